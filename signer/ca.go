@@ -134,12 +134,14 @@ func checkCACertificate(c *x509.Certificate, what string, now time.Time) error {
 		return newError(ReasonNotYetValid, "%s %s is not valid until %s", what, c.Subject, c.NotBefore.UTC().Format(time.RFC3339))
 	}
 	if now.After(c.NotAfter) {
-		return newError(ReasonExpired, "%s %s expired at %s; replace the CA Secret with a renewed CA", what, c.Subject, c.NotAfter.UTC().Format(time.RFC3339))
+		return newError(ReasonExpired, "%s %s expired at %s; renew the CA (in Kubernetes: update its Secret)", what, c.Subject, c.NotAfter.UTC().Format(time.RFC3339))
 	}
 	return nil
 }
 
-// checkChain checks that each certificate is issued by the next one.
+// checkChain checks that each certificate is issued by the next one and
+// that no pathLen constraint forbids the CAs below it, so every leaf we
+// issue verifies.
 func checkChain(chain []*x509.Certificate, now time.Time) error {
 	for i := 1; i < len(chain); i++ {
 		child, parent := chain[i-1], chain[i]
@@ -149,8 +151,19 @@ func checkChain(chain []*x509.Certificate, now time.Time) error {
 		if err := child.CheckSignatureFrom(parent); err != nil {
 			return newError(ReasonBrokenChain, "certificate %d (%s) in the CA certificate file is not signed by certificate %d (%s): list the CA certificate first, then each issuer up to the root (%v)", i, child.Subject, i+1, parent.Subject, err)
 		}
+		if limit, ok := maxPathLen(parent); ok && i > limit {
+			return newError(ReasonBrokenChain, "certificate %d (%s) allows %d intermediate CA(s) below it (pathLen), but the CA certificate file has %d: certificates issued from it would not verify", i+1, parent.Subject, limit, i)
+		}
 	}
 	return nil
+}
+
+// maxPathLen reports a CA's pathLen constraint, if it has one.
+func maxPathLen(c *x509.Certificate) (int, bool) {
+	if c.MaxPathLen > 0 || (c.MaxPathLen == 0 && c.MaxPathLenZero) {
+		return c.MaxPathLen, true
+	}
+	return 0, false
 }
 
 func encodeCert(der []byte) []byte {

@@ -41,6 +41,12 @@ func CreateRootCA(opts CAOptions, now time.Time) (certPEM, keyPEM []byte, err er
 // certificate PEM is the intermediate followed by ca's chain, so the parent's
 // key can stay offline. The intermediate may only sign leaves (pathLen 0).
 func (ca *CA) CreateIntermediate(opts CAOptions, now time.Time) (certPEM, keyPEM []byte, err error) {
+	// The new CA adds one level below every certificate of the chain.
+	for i, c := range ca.Chain {
+		if limit, ok := maxPathLen(c); ok && limit < i+1 {
+			return nil, nil, newError(ReasonPolicyViolation, "%s has pathLen %d: an intermediate under %s would not verify; create it from a CA higher up, such as the root", c.Subject, limit, ca.Certificate.Subject)
+		}
+	}
 	key, err := GenerateKey(opts.Algorithm)
 	if err != nil {
 		return nil, nil, err
@@ -66,10 +72,10 @@ func (ca *CA) CreateIntermediate(opts CAOptions, now time.Time) (certPEM, keyPEM
 
 func caTemplate(opts CAOptions, key *Key, now time.Time) (*x509.Certificate, error) {
 	if opts.Duration <= 0 {
-		return nil, fmt.Errorf("the CA duration %s is not positive", opts.Duration)
+		return nil, newError(ReasonPolicyViolation, "the CA duration %s is not positive", opts.Duration)
 	}
 	if opts.Subject.CommonName == "" {
-		return nil, fmt.Errorf("the CA subject needs a common name (CN=...)")
+		return nil, newError(ReasonPolicyViolation, "the CA subject needs a common name (CN=...)")
 	}
 	serial, err := randomSerial(rand.Reader)
 	if err != nil {

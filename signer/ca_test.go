@@ -182,3 +182,28 @@ func TestCAPublishedPEM(t *testing.T) {
 	}
 	verifyChain(t, iss, fixedNow)
 }
+
+func TestPathLen(t *testing.T) {
+	root := newRoot(t, MLDSA65, 365*24*time.Hour)
+	interCert, interKey, err := root.CreateIntermediate(CAOptions{Algorithm: MLDSA65, Subject: root.Certificate.Subject, Duration: 24 * time.Hour}, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter, err := LoadCA(interCert, interKey, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Our intermediates have pathLen 0: no CA may be made below them.
+	_, _, err = inter.CreateIntermediate(CAOptions{Algorithm: MLDSA65, Subject: root.Certificate.Subject, Duration: time.Hour}, fixedNow)
+	wantReason(t, err, ReasonPolicyViolation)
+
+	// And a chain that breaks the constraint anyway is refused on load.
+	sub := leafKey(t, "ML-DSA-44")
+	subCert := rawCert(t, "Too Deep", sub.Public(), inter.Certificate, inter.Key,
+		certOptions{notBefore: fixedNow.Add(-time.Hour), notAfter: fixedNow.Add(time.Hour), isCA: true, keyUsage: x509.KeyUsageCertSign})
+	_, err = LoadCA(append(encodeCert(subCert.Raw), interCert...), pkcs8Of(t, sub), fixedNow)
+	wantReason(t, err, ReasonBrokenChain)
+	if !strings.Contains(err.Error(), "pathLen") {
+		t.Fatalf("message %q does not name pathLen", err)
+	}
+}

@@ -109,7 +109,7 @@ func spkiKeyBits(der []byte) ([]byte, error) {
 
 func spkiAlgorithmName(der []byte, pub crypto.PublicKey) string {
 	if oid := spkiOID(der); oid != nil {
-		return classicalName(oid)
+		return OIDName(oid)
 	}
 	return fmt.Sprintf("%T", pub)
 }

@@ -2,6 +2,7 @@ package signer
 
 import (
 	"crypto"
+	"crypto/ed25519"
 	"crypto/mldsa"
 	"crypto/rand"
 	"crypto/sha256"
@@ -46,17 +47,31 @@ type Issued struct {
 	ChainPEM []byte
 	// CAPEM is the trust anchor (status.ca).
 	CAPEM []byte
-	// DroppedKeyUsages are the usages removed because RFC 9881 §5 forbids
-	// them for ML-DSA subject keys.
+	// DroppedKeyUsages are the usages removed because the subject key can
+	// only sign; DropRule cites the rule (RFC 9881 §5 for ML-DSA).
 	DroppedKeyUsages x509.KeyUsage
+	DropRule         string
 	// Capped says whether and why NotAfter was shortened.
 	Capped Cap
 }
 
-// mldsaForbiddenUsages are the key usages RFC 9881 §5 forbids for ML-DSA keys:
-// a signature key cannot encipher or agree keys.
-const mldsaForbiddenUsages = x509.KeyUsageKeyEncipherment | x509.KeyUsageDataEncipherment |
+// encipherUsages cannot apply to a signature-only key, which can neither
+// encipher nor agree keys.
+const encipherUsages = x509.KeyUsageKeyEncipherment | x509.KeyUsageDataEncipherment |
 	x509.KeyUsageKeyAgreement | x509.KeyUsageEncipherOnly | x509.KeyUsageDecipherOnly
+
+// signOnlyRule names the rule that forbids encipherUsages for pub's
+// algorithm, or "" when the algorithm may use them. cert-manager puts
+// "key encipherment" in its default usages whatever the key type.
+func signOnlyRule(pub crypto.PublicKey) string {
+	switch pub.(type) {
+	case *mldsa.PublicKey:
+		return "RFC 9881 §5 forbids it for ML-DSA keys, which only sign"
+	case ed25519.PublicKey:
+		return "RFC 8410 §5 forbids it for Ed25519 keys, which only sign"
+	}
+	return ""
+}
 
 // Sign issues a certificate for req, signed by the CA key with hedged
 // ML-DSA, and checks the result before returning it.
@@ -95,9 +110,9 @@ func (ca *CA) Sign(req Request, now time.Time) (*Issued, error) {
 		return nil, newError(ReasonPolicyViolation, "the certificate would already be expired (notAfter %s)", tmpl.NotAfter.UTC().Format(time.RFC3339))
 	}
 
-	if _, ok := req.PublicKey.(*mldsa.PublicKey); ok {
-		out.DroppedKeyUsages = tmpl.KeyUsage & mldsaForbiddenUsages
-		tmpl.KeyUsage &^= mldsaForbiddenUsages
+	if rule := signOnlyRule(req.PublicKey); rule != "" && tmpl.KeyUsage&encipherUsages != 0 {
+		out.DroppedKeyUsages, out.DropRule = tmpl.KeyUsage&encipherUsages, rule
+		tmpl.KeyUsage &^= encipherUsages
 	}
 
 	serial, err := randomSerial(rand.Reader)
@@ -145,8 +160,8 @@ func (ca *CA) checkIssued(der []byte, tmpl *x509.Certificate, pub crypto.PublicK
 	case cert.SerialNumber.Cmp(tmpl.SerialNumber) != 0, !cert.NotAfter.Equal(tmpl.NotAfter.Truncate(time.Second)),
 		string(cert.RawIssuer) != string(ca.Certificate.RawSubject):
 		return nil, errors.New("signer: the issued certificate differs from its template")
-	case cert.KeyUsage&mldsaForbiddenUsages != 0 && cert.PublicKeyAlgorithm == x509.MLDSA:
-		return nil, errors.New("signer: the issued ML-DSA certificate has an encipherment key usage")
+	case cert.KeyUsage&encipherUsages != 0 && signOnlyRule(cert.PublicKey) != "":
+		return nil, errors.New("signer: the issued certificate gives a signature-only key an encipherment usage")
 	}
 	return cert, nil
 }
@@ -196,7 +211,7 @@ func KeyUsageNames(ku x509.KeyUsage) []string {
 func (i *Issued) Notes() []string {
 	var notes []string
 	if i.DroppedKeyUsages != 0 {
-		notes = append(notes, fmt.Sprintf("Removed key usage %s: RFC 9881 §5 forbids it for ML-DSA keys, which only sign", strings.Join(KeyUsageNames(i.DroppedKeyUsages), ", ")))
+		notes = append(notes, fmt.Sprintf("Removed key usage %s: %s", strings.Join(KeyUsageNames(i.DroppedKeyUsages), ", "), i.DropRule))
 	}
 	switch i.Capped {
 	case CapMaxDuration:

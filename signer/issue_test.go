@@ -39,6 +39,8 @@ func TestSign(t *testing.T) {
 			wantKU: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment | x509.KeyUsageDataEncipherment | x509.KeyUsageKeyAgreement, wantValid: day},
 		{name: "ML-DSA leaf drops encipherment and agreement", ca: MLDSA65, leaf: "ML-DSA-65", duration: day, usages: allUsages,
 			wantKU: x509.KeyUsageDigitalSignature, wantDrop: x509.KeyUsageKeyEncipherment | x509.KeyUsageDataEncipherment | x509.KeyUsageKeyAgreement, wantValid: day},
+		{name: "Ed25519 leaf drops encipherment (RFC 8410)", ca: MLDSA44, leaf: "Ed25519", duration: day, usages: allUsages,
+			wantKU: x509.KeyUsageDigitalSignature, wantDrop: x509.KeyUsageKeyEncipherment | x509.KeyUsageDataEncipherment | x509.KeyUsageKeyAgreement, wantValid: day},
 		{name: "ML-DSA-87 leaf under ML-DSA-44", ca: MLDSA44, leaf: "ML-DSA-87", duration: day, wantKU: x509.KeyUsageDigitalSignature, wantValid: day},
 		{name: "capped at maxDuration", ca: MLDSA65, leaf: "Ed25519", duration: 10 * day, maxDur: day, wantKU: x509.KeyUsageDigitalSignature, wantCap: CapMaxDuration, wantValid: day},
 		{name: "capped at CA expiry", ca: MLDSA65, leaf: "Ed25519", duration: 90 * day, wantKU: x509.KeyUsageDigitalSignature, wantCap: CapCAExpiry, wantValid: 30 * day},

@@ -123,6 +123,7 @@ func TestParsePrivateKeyErrors(t *testing.T) {
 		{"EC SEC1", derToPEM("EC PRIVATE KEY", []byte{1}), ReasonUnsupportedAlgorithm, "EC"},
 		{"certificate label", derToPEM("CERTIFICATE", block.Bytes), ReasonInvalidKey, `"CERTIFICATE"`},
 		{"garbage DER", derToPEM("PRIVATE KEY", []byte{0x30, 0x03, 0x02, 0x01}), ReasonInvalidKey, "PKCS#8"},
+		{"two keys", append(append([]byte{}, seed...), seed...), ReasonInvalidKey, "exactly one"},
 		{"trailing data", derToPEM("PRIVATE KEY", append(append([]byte{}, block.Bytes...), 0)), ReasonInvalidKey, "trailing"},
 		{"truncated seed", derToPEM("PRIVATE KEY", truncatedSeedKey(block.Bytes)), ReasonInvalidKey, ""},
 		{"ECDSA PKCS#8", pkcs8Of(t, leafKey(t, "ECDSA-P256")), ReasonUnsupportedAlgorithm, "ECDSA"},

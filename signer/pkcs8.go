@@ -1,6 +1,7 @@
 package signer
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -44,9 +45,12 @@ func ParsePrivateKeyPEM(data []byte) (*Key, error) {
 	if len(data) > maxKeyPEMSize {
 		return nil, newError(ReasonInvalidKey, "the private key is %d bytes, more than the %d-byte limit for an ML-DSA key", len(data), maxKeyPEMSize)
 	}
-	block, _ := pem.Decode(data)
+	block, rest := pem.Decode(data)
 	if block == nil {
 		return nil, newError(ReasonInvalidKey, "the private key is not PEM: expected '-----BEGIN PRIVATE KEY-----'")
+	}
+	if len(bytes.TrimSpace(rest)) != 0 {
+		return nil, newError(ReasonInvalidKey, "the private key file has data after its first PEM block; it must hold exactly one PRIVATE KEY")
 	}
 	switch block.Type {
 	case "ENCRYPTED PRIVATE KEY":
@@ -61,8 +65,42 @@ func ParsePrivateKeyPEM(data []byte) (*Key, error) {
 	return ParsePKCS8(block.Bytes)
 }
 
-// ParsePKCS8 reads a DER PKCS#8 ML-DSA private key; see ParsePrivateKeyPEM.
-func ParsePKCS8(der []byte) (*Key, error) {
+// KeyFormat names the RFC 9881 §6 private-key CHOICE.
+type KeyFormat string
+
+const (
+	FormatSeed     KeyFormat = "seed"
+	FormatExpanded KeyFormat = "expandedKey"
+	FormatBoth     KeyFormat = "both"
+	FormatUnknown  KeyFormat = "unknown"
+)
+
+// PKCS8Info describes a PKCS#8 key without touching its secret, for tools
+// that explain a key file.
+type PKCS8Info struct {
+	Version      int // as encoded: 0 is v1, 1 is v2 (RFC 5958)
+	Algorithm    asn1.ObjectIdentifier
+	Format       KeyFormat // for the ML-DSA family; FormatUnknown otherwise
+	HasPublicKey bool
+}
+
+// InspectPKCS8 reads the envelope of a DER PKCS#8 key.
+func InspectPKCS8(der []byte) (PKCS8Info, error) {
+	oak, err := unmarshalPKCS8(der)
+	if err != nil {
+		return PKCS8Info{}, err
+	}
+	info := PKCS8Info{Version: oak.Version, Algorithm: oak.Algorithm.Algorithm, Format: FormatUnknown, HasPublicKey: len(oak.PublicKey.Bytes) != 0}
+	if IsMLDSAFamily(info.Algorithm) {
+		var raw asn1.RawValue
+		if rest, err := asn1.Unmarshal(oak.PrivateKey, &raw); err == nil && len(rest) == 0 {
+			info.Format = keyFormat(raw)
+		}
+	}
+	return info, nil
+}
+
+func unmarshalPKCS8(der []byte) (*oneAsymmetricKey, error) {
 	var oak oneAsymmetricKey
 	rest, err := asn1.Unmarshal(der, &oak)
 	if err != nil {
@@ -71,13 +109,36 @@ func ParsePKCS8(der []byte) (*Key, error) {
 	if len(rest) != 0 {
 		return nil, newError(ReasonInvalidKey, "the private key has %d bytes of trailing data after the PKCS#8 structure", len(rest))
 	}
+	return &oak, nil
+}
+
+// keyFormat dispatches on the tag, as RFC 9881 §6 requires, never on the
+// length.
+func keyFormat(raw asn1.RawValue) KeyFormat {
+	switch {
+	case raw.Class == asn1.ClassContextSpecific && raw.Tag == 0 && !raw.IsCompound:
+		return FormatSeed
+	case raw.Class == asn1.ClassUniversal && raw.Tag == asn1.TagOctetString:
+		return FormatExpanded
+	case raw.Class == asn1.ClassUniversal && raw.Tag == asn1.TagSequence:
+		return FormatBoth
+	}
+	return FormatUnknown
+}
+
+// ParsePKCS8 reads a DER PKCS#8 ML-DSA private key; see ParsePrivateKeyPEM.
+func ParsePKCS8(der []byte) (*Key, error) {
+	oak, err := unmarshalPKCS8(der)
+	if err != nil {
+		return nil, err
+	}
 	oid := oak.Algorithm.Algorithm
 	if isHashMLDSA(oid) {
 		return nil, newError(ReasonHashMLDSA, "the private key is HashML-DSA (%s), which RFC 9881 §8.3 forbids in certificates; use a pure ML-DSA key", oid)
 	}
 	alg, ok := algorithmFromOID(oid)
 	if !ok {
-		return nil, newError(ReasonUnsupportedAlgorithm, "the private key is %s; pq-issuer signs only with ML-DSA-44, ML-DSA-65 or ML-DSA-87 keys", classicalName(oid))
+		return nil, newError(ReasonUnsupportedAlgorithm, "the private key is %s; pq-issuer signs only with ML-DSA-44, ML-DSA-65 or ML-DSA-87 keys", OIDName(oid))
 	}
 	if len(oak.Algorithm.Parameters.FullBytes) != 0 {
 		return nil, newError(ReasonInvalidKey, "the %s private key has AlgorithmIdentifier parameters, which RFC 9881 §2 says must be absent", alg)
@@ -94,8 +155,6 @@ func ParsePKCS8(der []byte) (*Key, error) {
 	return key, nil
 }
 
-// parsePrivateKeyChoice dispatches on the tag, as RFC 9881 §6 requires,
-// never on the length.
 func parsePrivateKeyChoice(alg Algorithm, b []byte) (*Key, error) {
 	if len(b) == 0 {
 		return nil, newError(ReasonInvalidKey, "the %s private key is empty inside its PKCS#8 wrapper", alg)
@@ -105,12 +164,12 @@ func parsePrivateKeyChoice(alg Algorithm, b []byte) (*Key, error) {
 	if err != nil || len(rest) != 0 {
 		return nil, newError(ReasonInvalidKey, "the %s private key inside PKCS#8 is not valid DER", alg)
 	}
-	switch {
-	case raw.Class == asn1.ClassContextSpecific && raw.Tag == 0 && !raw.IsCompound: // seed [0]
+	switch keyFormat(raw) {
+	case FormatSeed:
 		return NewKeyFromSeed(alg, raw.Bytes)
-	case raw.Class == asn1.ClassUniversal && raw.Tag == asn1.TagOctetString: // expandedKey
+	case FormatExpanded:
 		return nil, newError(ReasonUnsupportedKeyFormat, "the %s private key holds only the expanded key (RFC 9881 expandedKey format). %s", alg, reexportHint)
-	case raw.Class == asn1.ClassUniversal && raw.Tag == asn1.TagSequence: // both
+	case FormatBoth:
 		var both bothFormat
 		if rest, err := asn1.Unmarshal(b, &both); err != nil || len(rest) != 0 {
 			return nil, newError(ReasonInvalidKey, "the %s private key's 'both' structure is not valid DER", alg)
