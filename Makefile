@@ -26,6 +26,12 @@ BENCHTIME ?= 100x
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
+##@ Getting started
+
+.PHONY: demo
+demo: build node ## The offline ML-DSA CA story end to end, verified by OpenSSL 3.5
+	PQ_NODE=$(NODE) hack/demo.sh
+
 ##@ Development
 
 .PHONY: build
@@ -49,7 +55,7 @@ $(NODE):
 ##@ Test
 
 .PHONY: test
-test: lint test-unit test-e2e ## Everything CI runs: lint, unit + interop tests, e2e on the local control plane
+test: lint test-unit demo test-e2e ## Everything CI runs: lint, unit + interop tests, the demo, e2e on the local control plane
 
 .PHONY: test-unit
 test-unit: node ## Unit, vector, fuzz-seed and OpenSSL/Go TLS interop tests
