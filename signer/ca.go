@@ -49,9 +49,15 @@ func LoadCA(certPEM, keyPEM []byte, now time.Time) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	leaf := chain[0]
-	if err := checkCACertificate(leaf, "the CA certificate", now); err != nil {
+	issuing := chain[0]
+	if err := checkCACertificate(issuing, "the CA certificate", now); err != nil {
 		return nil, err
+	}
+	// Only the issuing CA signs with pq-issuer; the CAs above it may use any
+	// algorithm their relying parties accept.
+	caPub, ok := issuing.PublicKey.(*mldsa.PublicKey)
+	if !ok {
+		return nil, newError(ReasonUnsupportedAlgorithm, "the CA certificate %s has a %s key; pq-issuer signs only with ML-DSA keys (create a CA with 'kubectl pq ca create')", issuing.Subject, spkiAlgorithmName(issuing.RawSubjectPublicKeyInfo, issuing.PublicKey))
 	}
 	if err := checkChain(chain, now); err != nil {
 		return nil, err
@@ -61,11 +67,11 @@ func LoadCA(certPEM, keyPEM []byte, now time.Time) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !key.matches(leaf.PublicKey) {
-		return nil, newError(ReasonKeyMismatch, "the private key (%s) does not belong to the CA certificate %s (%s): tls.key and tls.crt must be a pair", key.alg, leaf.Subject, algorithmFromParams(leaf.PublicKey.(*mldsa.PublicKey).Parameters()))
+	if !key.matches(caPub) {
+		return nil, newError(ReasonKeyMismatch, "the private key (%s) does not belong to the CA certificate %s (%s): tls.key and tls.crt must be a pair", key.alg, issuing.Subject, algorithmFromParams(caPub.Parameters()))
 	}
 
-	ca := &CA{Certificate: leaf, Chain: chain, Key: key, NotAfter: leaf.NotAfter}
+	ca := &CA{Certificate: issuing, Chain: chain, Key: key, NotAfter: issuing.NotAfter}
 	for _, c := range chain {
 		if c.NotAfter.Before(ca.NotAfter) {
 			ca.NotAfter = c.NotAfter
@@ -120,9 +126,6 @@ func parseChain(certPEM []byte) ([]*x509.Certificate, error) {
 func checkCACertificate(c *x509.Certificate, what string, now time.Time) error {
 	if oid := spkiOID(c.RawSubjectPublicKeyInfo); isHashMLDSA(oid) {
 		return newError(ReasonHashMLDSA, "%s %s has a HashML-DSA key (%s), which RFC 9881 §8.3 forbids in certificates", what, c.Subject, oid)
-	}
-	if _, ok := c.PublicKey.(*mldsa.PublicKey); !ok && what == "the CA certificate" {
-		return newError(ReasonUnsupportedAlgorithm, "%s %s has a %s key; pq-issuer signs only with ML-DSA keys (create a CA with 'kubectl pq ca create')", what, c.Subject, spkiAlgorithmName(c.RawSubjectPublicKeyInfo, c.PublicKey))
 	}
 	if !c.BasicConstraintsValid || !c.IsCA {
 		return newError(ReasonNotACA, "%s %s is not a CA certificate (basicConstraints CA:TRUE is missing)", what, c.Subject)
