@@ -292,15 +292,7 @@ func TestNodeGeneratedCAKeys(t *testing.T) {
 
 func readSPKI(t *testing.T, path string) *mldsa.PublicKey {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		t.Fatalf("%s is not PEM", path)
-	}
-	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	pub, err := x509.ParsePKIXPublicKey(readPEMBlock(t, path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,6 +407,16 @@ func TestRFC9881Vectors(t *testing.T) {
 
 func readCert(t *testing.T, path string) *x509.Certificate {
 	t.Helper()
+	cert, err := x509.ParseCertificate(readPEMBlock(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+// readPEMBlock returns the DER of the first PEM block of a file.
+func readPEMBlock(t *testing.T, path string) []byte {
+	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -423,9 +425,5 @@ func readCert(t *testing.T, path string) *x509.Certificate {
 	if block == nil {
 		t.Fatalf("%s is not PEM", path)
 	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	return block.Bytes
 }

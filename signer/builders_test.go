@@ -53,6 +53,21 @@ func newRoot(t testing.TB, alg Algorithm, d time.Duration) *CA {
 	return ca
 }
 
+// newIntermediate builds an intermediate under parent and loads it; its
+// tls.crt and tls.key contents come back too.
+func newIntermediate(t testing.TB, parent *CA, alg Algorithm, d time.Duration) (ca *CA, certPEM, keyPEM []byte) {
+	t.Helper()
+	certPEM, keyPEM, err := parent.CreateIntermediate(CAOptions{Algorithm: alg, Subject: pkix.Name{CommonName: "Test Intermediate " + string(alg)}, Duration: d}, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err = LoadCA(certPEM, keyPEM, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, certPEM, keyPEM
+}
+
 // caPEM returns a CA's tls.crt and tls.key contents.
 func caPEM(t testing.TB, ca *CA) (certPEM, keyPEM []byte) {
 	t.Helper()

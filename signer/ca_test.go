@@ -88,10 +88,7 @@ func verifyChain(t *testing.T, iss *Issued, at time.Time) {
 func TestLoadCA(t *testing.T) {
 	root := newRoot(t, MLDSA65, 365*24*time.Hour)
 	rootCert, rootKey := caPEM(t, root)
-	interCert, interKey, err := root.CreateIntermediate(CAOptions{Algorithm: MLDSA44, Subject: root.Certificate.Subject, Duration: 30 * 24 * time.Hour}, fixedNow)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, interCert, interKey := newIntermediate(t, root, MLDSA44, 30*24*time.Hour)
 	other := newRoot(t, MLDSA65, time.Hour)
 	_, otherKey := caPEM(t, other)
 	ecKey := leafKey(t, "ECDSA-P256")
@@ -148,25 +145,15 @@ func TestLoadCA(t *testing.T) {
 
 func TestLoadCAChecksEveryChainCertificateIsValid(t *testing.T) {
 	root := newRoot(t, MLDSA65, 365*24*time.Hour)
-	interCert, interKey, err := root.CreateIntermediate(CAOptions{Algorithm: MLDSA65, Subject: root.Certificate.Subject, Duration: 24 * time.Hour}, fixedNow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A year on, the intermediate has expired.
-	_, err = LoadCA(interCert, interKey, fixedNow.Add(48*time.Hour))
+	_, interCert, interKey := newIntermediate(t, root, MLDSA65, 24*time.Hour)
+	// Two days on, the intermediate has expired but the root has not.
+	_, err := LoadCA(interCert, interKey, fixedNow.Add(48*time.Hour))
 	wantReason(t, err, ReasonExpired)
 }
 
 func TestCAPublishedPEM(t *testing.T) {
 	root := newRoot(t, MLDSA87, 365*24*time.Hour)
-	interCert, interKey, err := root.CreateIntermediate(CAOptions{Algorithm: MLDSA65, Subject: root.Certificate.Subject, Duration: 24 * time.Hour}, fixedNow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inter, err := LoadCA(interCert, interKey, fixedNow)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inter, _, _ := newIntermediate(t, root, MLDSA65, 24*time.Hour)
 	iss, err := inter.Sign(leafRequest(t, leafKey(t, "Ed25519"), time.Hour), fixedNow)
 	if err != nil {
 		t.Fatal(err)
@@ -185,16 +172,9 @@ func TestCAPublishedPEM(t *testing.T) {
 
 func TestPathLen(t *testing.T) {
 	root := newRoot(t, MLDSA65, 365*24*time.Hour)
-	interCert, interKey, err := root.CreateIntermediate(CAOptions{Algorithm: MLDSA65, Subject: root.Certificate.Subject, Duration: 24 * time.Hour}, fixedNow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inter, err := LoadCA(interCert, interKey, fixedNow)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inter, interCert, _ := newIntermediate(t, root, MLDSA65, 24*time.Hour)
 	// Our intermediates have pathLen 0: no CA may be made below them.
-	_, _, err = inter.CreateIntermediate(CAOptions{Algorithm: MLDSA65, Subject: root.Certificate.Subject, Duration: time.Hour}, fixedNow)
+	_, _, err := inter.CreateIntermediate(CAOptions{Algorithm: MLDSA65, Subject: root.Certificate.Subject, Duration: time.Hour}, fixedNow)
 	wantReason(t, err, ReasonPolicyViolation)
 
 	// And a chain that breaks the constraint anyway is refused on load.
