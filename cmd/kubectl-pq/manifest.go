@@ -110,7 +110,7 @@ func (s *secretInput) set(data, stringData map[string]string) error {
 		// YAML may fold a long value over lines; base64 ignores the breaks.
 		b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(v), ""))
 		if err != nil {
-			return fmt.Errorf("Secret %s: data field %q is not base64: %w", s.name, k, err)
+			return fmt.Errorf("secret %s: data field %q is not base64: %w", s.name, k, err)
 		}
 		s.data[k] = b
 	}

@@ -1,0 +1,99 @@
+// Command localcluster runs the local control plane (kube-apiserver, etcd, cert-manager's and
+// trust-manager's controllers) in the foreground until Ctrl-C or SIGTERM, and writes a kubeconfig
+// for it. `make local-cluster` runs it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/go-logr/logr"
+	"k8s.io/klog/v2"
+	"k8s.io/klog/v2/textlogger"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/pq-issuer/pq-issuer/e2e/localcluster"
+)
+
+type options struct {
+	binDir     string
+	kubeconfig string
+	verbosity  int
+}
+
+func main() {
+	var opts options
+	// A FlagSet of its own: controller-runtime registers --kubeconfig on the global one.
+	flags := flag.NewFlagSet(filepath.Base(os.Args[0]), flag.ExitOnError)
+	flags.StringVar(&opts.binDir, "bin-dir", "../bin", "Directory with kube-apiserver, etcd and kubectl (built by `make tools`)")
+	flags.StringVar(&opts.kubeconfig, "kubeconfig", "../bin/local/kubeconfig", "Where to write the kubeconfig for the cluster administrator")
+	flags.IntVar(&opts.verbosity, "v", 0, "Log verbosity; 1 adds debug logs")
+	_ = flags.Parse(os.Args[1:]) // ExitOnError: Parse exits on a bad flag
+
+	log := textlogger.NewLogger(textlogger.NewConfig(textlogger.Verbosity(opts.verbosity)))
+	// client-go and controller-runtime log through these process-wide loggers.
+	klog.SetLogger(log)
+	ctrl.SetLogger(log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, log, opts); err != nil {
+		log.Error(err, "Local control plane failed")
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, log logr.Logger, opts options) (err error) {
+	binDir, err := filepath.Abs(opts.binDir)
+	if err != nil {
+		return err
+	}
+	kubeconfig, err := filepath.Abs(opts.kubeconfig)
+	if err != nil {
+		return err
+	}
+
+	cluster, err := localcluster.Start(ctx, localcluster.Options{BinDir: binDir, Log: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// The kubeconfig's credentials die with the cluster.
+		err = errors.Join(err, cluster.Stop(), removeIfExists(kubeconfig))
+	}()
+
+	if err := os.MkdirAll(filepath.Dir(kubeconfig), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(kubeconfig, cluster.KubeConfig(), 0o600); err != nil {
+		return err
+	}
+
+	kubectl := filepath.Join(binDir, "kubectl")
+	fmt.Printf(`
+Local control plane is running: kube-apiserver %s
+cert-manager (Certificate pipeline, SelfSigned and CA issuers, gateway-shim) and trust-manager run in this process.
+
+  %s --kubeconfig %s get crds
+  export KUBECONFIG=%s
+
+Press Ctrl-C to stop it.
+`, cluster.Config().Host, kubectl, kubeconfig, kubeconfig)
+
+	<-ctx.Done()
+	log.Info("Shutting down")
+	return nil
+}
+
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}

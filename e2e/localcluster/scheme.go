@@ -1,0 +1,21 @@
+package localcluster
+
+import (
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	trustapi "github.com/cert-manager/trust-manager/pkg/apis/trust/v1alpha1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	gwapi "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// NewScheme knows every type the local control plane serves: Kubernetes', cert-manager's, the
+// Gateway API's and trust-manager's.
+func NewScheme() *runtime.Scheme {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(cmapi.AddToScheme(scheme))
+	utilruntime.Must(gwapi.Install(scheme))
+	utilruntime.Must(trustapi.AddToScheme(scheme))
+	return scheme
+}
