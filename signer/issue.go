@@ -48,9 +48,8 @@ type Issued struct {
 	// CAPEM is the trust anchor (status.ca).
 	CAPEM []byte
 	// DroppedKeyUsages are the usages removed because the subject key can
-	// only sign; DropRule cites the rule (RFC 9881 §5 for ML-DSA).
+	// only sign (RFC 9881 §5 for ML-DSA, RFC 8410 §5 for Ed25519).
 	DroppedKeyUsages x509.KeyUsage
-	DropRule         string
 	// Capped says whether and why NotAfter was shortened.
 	Capped Cap
 }
@@ -110,8 +109,8 @@ func (ca *CA) Sign(req Request, now time.Time) (*Issued, error) {
 		return nil, newError(ReasonPolicyViolation, "the certificate would already be expired (notAfter %s)", tmpl.NotAfter.UTC().Format(time.RFC3339))
 	}
 
-	if rule := signOnlyRule(req.PublicKey); rule != "" && tmpl.KeyUsage&encipherUsages != 0 {
-		out.DroppedKeyUsages, out.DropRule = tmpl.KeyUsage&encipherUsages, rule
+	if signOnlyRule(req.PublicKey) != "" {
+		out.DroppedKeyUsages = tmpl.KeyUsage & encipherUsages
 		tmpl.KeyUsage &^= encipherUsages
 	}
 
@@ -211,7 +210,7 @@ func KeyUsageNames(ku x509.KeyUsage) []string {
 func (i *Issued) Notes() []string {
 	var notes []string
 	if i.DroppedKeyUsages != 0 {
-		notes = append(notes, fmt.Sprintf("Removed key usage %s: %s", strings.Join(KeyUsageNames(i.DroppedKeyUsages), ", "), i.DropRule))
+		notes = append(notes, fmt.Sprintf("Removed key usage %s: %s", strings.Join(KeyUsageNames(i.DroppedKeyUsages), ", "), signOnlyRule(i.Certificate.PublicKey)))
 	}
 	switch i.Capped {
 	case CapMaxDuration:
