@@ -121,6 +121,21 @@ func parseChain(certPEM []byte) ([]*x509.Certificate, error) {
 	return chain, nil
 }
 
+// ValidAt reports whether every certificate of the chain is valid at now,
+// for a CA loaded earlier and kept while its Secret is unchanged.
+func (ca *CA) ValidAt(now time.Time) error {
+	for i, c := range ca.Chain {
+		what := "the CA certificate"
+		if i > 0 {
+			what = fmt.Sprintf("chain certificate %d", i+1)
+		}
+		if err := checkValidity(c, what, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // checkCACertificate checks that c can sign certificates today. what names
 // it in messages.
 func checkCACertificate(c *x509.Certificate, what string, now time.Time) error {
@@ -133,6 +148,10 @@ func checkCACertificate(c *x509.Certificate, what string, now time.Time) error {
 	if c.KeyUsage&x509.KeyUsageCertSign == 0 {
 		return newError(ReasonNotACA, "%s %s may not sign certificates: its key usage lacks keyCertSign", what, c.Subject)
 	}
+	return checkValidity(c, what, now)
+}
+
+func checkValidity(c *x509.Certificate, what string, now time.Time) error {
 	if now.Before(c.NotBefore) {
 		return newError(ReasonNotYetValid, "%s %s is not valid until %s", what, c.Subject, c.NotBefore.UTC().Format(time.RFC3339))
 	}

@@ -151,6 +151,35 @@ func TestLoadCAChecksEveryChainCertificateIsValid(t *testing.T) {
 	wantReason(t, err, ReasonExpired)
 }
 
+// A CA kept while its Secret is unchanged is checked again at each use.
+func TestValidAt(t *testing.T) {
+	root := newRoot(t, MLDSA65, 365*24*time.Hour)
+	inter, _, _ := newIntermediate(t, root, MLDSA44, 24*time.Hour)
+	for _, tc := range []struct {
+		name string
+		ca   *CA
+		now  time.Time
+		want Reason
+	}{
+		{name: "root now", ca: root, now: fixedNow},
+		{name: "intermediate now", ca: inter, now: fixedNow},
+		{name: "intermediate after it expired", ca: inter, now: fixedNow.Add(48 * time.Hour), want: ReasonExpired},
+		{name: "root after it expired", ca: root, now: fixedNow.Add(366 * 24 * time.Hour), want: ReasonExpired},
+		{name: "before the CA was valid", ca: root, now: fixedNow.Add(-time.Hour), want: ReasonNotYetValid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.ca.ValidAt(tc.now)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("ValidAt: %v", err)
+				}
+				return
+			}
+			wantReason(t, err, tc.want)
+		})
+	}
+}
+
 func TestCAPublishedPEM(t *testing.T) {
 	root := newRoot(t, MLDSA87, 365*24*time.Hour)
 	inter, _, _ := newIntermediate(t, root, MLDSA65, 24*time.Hour)

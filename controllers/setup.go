@@ -1,0 +1,97 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+
+	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
+)
+
+// Field indexes the watches use to find what a change affects.
+const (
+	caSecretNameField = "spec.caSecretName"
+	issuerRefField    = "spec.issuerRef.pq-issuer"
+)
+
+// Options configure pq-issuer's controllers.
+type Options struct {
+	// ClusterResourceNamespace holds the Secrets of PQClusterIssuers.
+	ClusterResourceNamespace string
+	// MaxConcurrentReconciles is the number of CertificateRequests signed in parallel.
+	MaxConcurrentReconciles int
+	// PendingRecheck is how soon a request waiting for its issuer is looked at again.
+	PendingRecheck time.Duration
+	Metrics        *Metrics
+	// Clock is the real clock unless a test sets one.
+	Clock clock.PassiveClock
+}
+
+// NewScheme knows the types the controllers read: Kubernetes', cert-manager's and pq-issuer's.
+func NewScheme() (*runtime.Scheme, error) {
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, cmapi.AddToScheme, v1alpha1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			return nil, err
+		}
+	}
+	return scheme, nil
+}
+
+// SetupWithManager registers the PQIssuer, PQClusterIssuer and CertificateRequest controllers and
+// the indexes they use.
+func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+	if opts.ClusterResourceNamespace == "" {
+		return fmt.Errorf("the cluster resource namespace is not set")
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.PendingRecheck == 0 {
+		opts.PendingRecheck = time.Minute
+	}
+	indexer := mgr.GetFieldIndexer()
+	for _, kind := range issuerKinds {
+		if err := indexer.IndexField(ctx, kind.New(), caSecretNameField, func(o client.Object) []string {
+			return []string{o.(v1alpha1.Issuer).GetSpec().CASecretName}
+		}); err != nil {
+			return fmt.Errorf("indexing %s by CA Secret: %w", kind.Name, err)
+		}
+	}
+	if err := indexer.IndexField(ctx, &cmapi.CertificateRequest{}, issuerRefField, func(o client.Object) []string {
+		ref := o.(*cmapi.CertificateRequest).Spec.IssuerRef
+		if _, ok := issuerKindOf(ref); !ok {
+			return nil
+		}
+		return []string{issuerRefValue(ref.Kind, ref.Name)}
+	}); err != nil {
+		return fmt.Errorf("indexing CertificateRequests by issuer: %w", err)
+	}
+
+	cas := &CASource{Metadata: mgr.GetClient(), API: mgr.GetAPIReader()}
+	for _, kind := range issuerKinds {
+		r := &IssuerReconciler{
+			Kind: kind, Client: mgr.GetClient(), CAs: cas, Clock: opts.Clock, Metrics: opts.Metrics,
+			Recorder:                 mgr.GetEventRecorder("pq-issuer"),
+			ClusterResourceNamespace: opts.ClusterResourceNamespace,
+		}
+		if err := r.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up the %s controller: %w", kind.Name, err)
+		}
+	}
+	r := &CertificateRequestReconciler{
+		Client: mgr.GetClient(), CAs: cas, Clock: opts.Clock, Metrics: opts.Metrics,
+		Recorder:                 mgr.GetEventRecorder("pq-issuer"),
+		ClusterResourceNamespace: opts.ClusterResourceNamespace,
+		PendingRecheck:           opts.PendingRecheck,
+	}
+	return r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles})
+}

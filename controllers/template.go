@@ -1,0 +1,24 @@
+package controllers
+
+import (
+	"crypto/x509"
+
+	apiutil "github.com/cert-manager/cert-manager/pkg/api/util"
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"github.com/cert-manager/cert-manager/pkg/util/pki"
+)
+
+// templateFromRequest turns a request into a certificate template with cert-manager's own helpers,
+// so duration, usages and isCA mean exactly what they mean for cert-manager's CA issuer. csr has
+// been checked by signer.ParseCSR (size, key policy, proof of possession).
+func templateFromRequest(cr *cmapi.CertificateRequest, csr *x509.CertificateRequest) (*x509.Certificate, error) {
+	keyUsage, extKeyUsage, err := pki.KeyUsagesForCertificateOrCertificateRequest(cr.Spec.Usages, cr.Spec.IsCA)
+	if err != nil {
+		return nil, err
+	}
+	return pki.CertificateTemplateFromCSR(csr,
+		pki.CertificateTemplateOverrideDuration(apiutil.DefaultCertDuration(cr.Spec.Duration)),
+		pki.CertificateTemplateValidateAndOverrideBasicConstraints(cr.Spec.IsCA, nil),
+		pki.CertificateTemplateValidateAndOverrideKeyUsages(keyUsage, extKeyUsage),
+	)
+}
