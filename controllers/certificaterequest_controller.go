@@ -225,7 +225,8 @@ func (r *CertificateRequestReconciler) issue(cr *cmapi.CertificateRequest, issue
 	if err != nil {
 		return nil, asPermanent(err, "the CSR in spec.request")
 	}
-	tmpl, err := templateFromRequest(cr, csr)
+	now := r.Clock.Now()
+	tmpl, err := templateFromRequest(cr, csr, now)
 	if err != nil {
 		return nil, permanent(string(signer.ReasonPolicyViolation), "%v", err)
 	}
@@ -233,7 +234,7 @@ func (r *CertificateRequestReconciler) issue(cr *cmapi.CertificateRequest, issue
 	if d := issuer.GetSpec().MaxDuration; d != nil {
 		req.MaxDuration = d.Duration
 	}
-	issued, err := ca.Sign(req, r.Clock.Now())
+	issued, err := ca.Sign(req, now)
 	if err != nil {
 		return nil, asPermanent(err, "the request")
 	}

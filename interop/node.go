@@ -7,7 +7,6 @@ package interop
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -35,22 +34,36 @@ const (
 	NodeEnv = "PQ_NODE"
 )
 
-// RepoRoot walks up from the working directory to the directory holding go.mod.
+// RepoRoot walks up from the working directory to the root of the
+// repository: the directory whose go.mod declares RootModule (the e2e
+// module's go.mod is below it).
 func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && modulePath(b) == RootModule {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("interop: no go.mod above the working directory")
+			return "", fmt.Errorf("interop: no go.mod of %s above the working directory", RootModule)
 		}
 		dir = parent
 	}
+}
+
+// RootModule is the module path of the repository's root go.mod.
+const RootModule = "github.com/pq-issuer/pq-issuer"
+
+func modulePath(gomod []byte) string {
+	for line := range strings.Lines(string(gomod)) {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+			return f[1]
+		}
+	}
+	return ""
 }
 
 // InstallCommand is the npm command that installs NodeBinary under root.

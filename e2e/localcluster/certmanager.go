@@ -3,6 +3,7 @@ package localcluster
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -33,8 +34,9 @@ const certManagerWorkers = 5
 // certManagerControllers are the cert-manager controllers this control plane runs: the Certificate
 // pipeline, the approver, the SelfSigned and CA issuers, and gateway-shim. ACME, Vault, Venafi and
 // ingress-shim need infrastructure that is not here.
-func certManagerControllers() []string {
-	return []string{
+// Without the approver, requests wait for another approver, as with approver-policy installed.
+func certManagerControllers(withApprover bool) []string {
+	names := []string{
 		trigger.ControllerName,
 		keymanager.ControllerName,
 		requestmanager.ControllerName,
@@ -48,6 +50,10 @@ func certManagerControllers() []string {
 		clusterissuers.ControllerName,
 		shimgateway.ControllerName,
 	}
+	if !withApprover {
+		names = slices.DeleteFunc(names, func(n string) bool { return n == crapprover.ControllerName })
+	}
+	return names
 }
 
 // certManagerOptions are cert-manager's controller defaults (internal/apis/config/controller/v1alpha1
@@ -86,7 +92,7 @@ func (c *Cluster) startCertManager(ctx, runCtx context.Context, kubeconfig strin
 	}
 
 	known := controllerpkg.Known()
-	for _, name := range certManagerControllers() {
+	for _, name := range certManagerControllers(!c.opts.WithoutApprover) {
 		constructor, ok := known[name]
 		if !ok {
 			return fmt.Errorf("controller %q is not registered: its package is not imported", name)

@@ -39,6 +39,9 @@ type Options struct {
 	ClusterResourceNamespace string
 	// Log receives the controllers' logs.
 	Log logr.Logger
+	// WithoutApprover leaves out cert-manager's approver, as in a cluster that runs approver-policy
+	// instead: CertificateRequests stay unapproved until something approves them.
+	WithoutApprover bool
 	// Extra runs next to cert-manager's and trust-manager's controllers, for example pq-issuer's
 	// manager with --cluster-resource-namespace=ClusterResourceNamespace. A Runner that returns an
 	// error before Stop is reported by Stop.

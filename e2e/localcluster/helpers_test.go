@@ -28,11 +28,21 @@ import (
 const waitTimeout = 2 * time.Minute
 
 func TestMain(m *testing.M) {
+	if os.Getenv(tlsServerEnv) != "" {
+		os.Exit(tlsServerMain())
+	}
 	// client-go and controller-runtime log through these process-wide loggers.
 	log := textlogger.NewLogger(textlogger.NewConfig())
 	klog.SetLogger(log)
 	ctrl.SetLogger(log)
-	os.Exit(m.Run())
+	var err error
+	if toolsDir, err = os.MkdirTemp("", "e2e-tools-"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(toolsDir)
+	os.Exit(code)
 }
 
 // binDir is the repository's bin/, where `make tools` puts kube-apiserver, etcd and kubectl.
@@ -182,7 +192,15 @@ func verifyTLSSecret(t *testing.T, secret *corev1.Secret, dnsName string) *x509.
 	if !roots.AppendCertsFromPEM(secret.Data[cmmeta.TLSCAKey]) {
 		t.Fatalf("Secret %s/%s: ca.crt holds no certificate", secret.Namespace, secret.Name)
 	}
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, DNSName: dnsName, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+	// tls.crt is the leaf followed by the intermediates, if any.
+	intermediates := x509.NewCertPool()
+	for block, rest := pem.Decode(secret.Data[corev1.TLSCertKey]); block != nil; block, rest = pem.Decode(rest) {
+		if c, err := x509.ParseCertificate(block.Bytes); err == nil && c.IsCA {
+			intermediates.AddCert(c)
+		}
+	}
+	opts := x509.VerifyOptions{Roots: roots, Intermediates: intermediates, DNSName: dnsName, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}
+	if _, err := cert.Verify(opts); err != nil {
 		t.Fatalf("Secret %s/%s: certificate does not verify against ca.crt for %q: %v", secret.Namespace, secret.Name, dnsName, err)
 	}
 	return cert

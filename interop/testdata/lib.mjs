@@ -24,9 +24,12 @@ export function tlsOptions({ chain, key, ca }) {
   };
 }
 
+// peerCN names the peer by its common name, or by its SANs when it has none
+// (cert-manager leaves the subject of SAN-only certificates empty).
 export function peerCN(socket) {
   const peer = socket.getPeerX509Certificate();
-  return peer ? (peer.subject.match(/^CN=(.*)$/m)?.[1] ?? '') : '';
+  if (!peer) return '';
+  return peer.subject?.match(/^CN=(.*)$/m)?.[1] ?? peer.subjectAltName ?? '';
 }
 
 export function errorInfo(err) {

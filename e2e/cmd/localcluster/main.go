@@ -1,5 +1,5 @@
-// Command localcluster runs the local control plane (kube-apiserver, etcd, cert-manager's and
-// trust-manager's controllers) in the foreground until Ctrl-C or SIGTERM, and writes a kubeconfig
+// Command localcluster runs the local control plane (kube-apiserver, etcd, cert-manager's,
+// trust-manager's and pq-issuer's controllers) in the foreground until Ctrl-C or SIGTERM, and writes a kubeconfig
 // for it. `make local-cluster` runs it.
 package main
 
@@ -59,7 +59,11 @@ func run(ctx context.Context, log logr.Logger, opts options) (err error) {
 		return err
 	}
 
-	cluster, err := localcluster.Start(ctx, localcluster.Options{BinDir: binDir, Log: log})
+	cluster, err := localcluster.Start(ctx, localcluster.Options{
+		BinDir: binDir,
+		Log:    log,
+		Extra:  []localcluster.Runner{localcluster.PQIssuer(localcluster.DefaultClusterResourceNamespace)},
+	})
 	if err != nil {
 		return err
 	}
@@ -78,13 +82,14 @@ func run(ctx context.Context, log logr.Logger, opts options) (err error) {
 	kubectl := filepath.Join(binDir, "kubectl")
 	fmt.Printf(`
 Local control plane is running: kube-apiserver %s
-cert-manager (Certificate pipeline, SelfSigned and CA issuers, gateway-shim) and trust-manager run in this process.
+cert-manager (Certificate pipeline, SelfSigned and CA issuers, gateway-shim), trust-manager and
+pq-issuer (--cluster-resource-namespace=%s) run in this process.
 
   %s --kubeconfig %s get crds
   export KUBECONFIG=%s
 
 Press Ctrl-C to stop it.
-`, cluster.Config().Host, kubectl, kubeconfig, kubeconfig)
+`, cluster.Config().Host, localcluster.DefaultClusterResourceNamespace, kubectl, kubeconfig, kubeconfig)
 
 	<-ctx.Done()
 	log.Info("Shutting down")
