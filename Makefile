@@ -29,8 +29,13 @@ help: ## Show this help
 ##@ Getting started
 
 .PHONY: demo
-demo: build node ## The offline ML-DSA CA story end to end, verified by OpenSSL 3.5
+demo: build node tools ## pq-issuer on a local control plane: ML-DSA CA -> PQClusterIssuer -> Certificates, Gateway -> mTLS
+	cd e2e && go build -o $(BIN)/localcluster ./cmd/localcluster
 	PQ_NODE=$(NODE) hack/demo.sh
+
+.PHONY: demo-offline
+demo-offline: build node ## The offline kubectl-pq story: root, intermediate, CSRs, signing, OpenSSL 3.5 checks
+	PQ_NODE=$(NODE) hack/demo-offline.sh
 
 ##@ Development
 
@@ -72,7 +77,7 @@ verify: generate manifests ## Fail when `make generate manifests` changes anythi
 ##@ Test
 
 .PHONY: test
-test: verify lint test-unit demo test-e2e ## Everything CI runs: generated files, lint, unit + interop tests, the demo, e2e on the local control plane
+test: verify lint test-unit demo-offline demo test-e2e ## Everything CI runs: generated files, lint, unit + interop tests, both demos, e2e on the local control plane
 
 .PHONY: test-unit
 test-unit: node ## Unit, vector, fuzz-seed and OpenSSL/Go TLS interop tests
