@@ -70,9 +70,12 @@ manifests: ## Generate the CRDs (config/crd/bases) and RBAC (config/rbac) with c
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 
 .PHONY: verify
-verify: generate manifests ## Fail when `make generate manifests` changes anything: generated files are committed as generated
-	@changed=$$(git status --porcelain -- api config); \
-		if [ -n "$$changed" ]; then echo "ERROR: generated files are out of date; run 'make generate manifests' and commit:"; echo "$$changed"; git --no-pager diff -- api config | head -50; exit 1; fi
+verify: ## Fail when `make generate manifests` would change api/ or config/: generated files are committed as generated
+	@before=$$(mktemp -d); trap 'rm -rf "$$before"' EXIT; cp -r api config "$$before"/; \
+		$(MAKE) --no-print-directory generate manifests; \
+		if ! diff -ru "$$before/api" api || ! diff -ru "$$before/config" config; then \
+			echo "ERROR: generated files were out of date (diff above); 'make generate manifests' has now updated them: review and commit"; exit 1; \
+		fi
 
 ##@ Test
 

@@ -34,7 +34,3 @@ type PQClusterIssuerList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []PQClusterIssuer `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&PQClusterIssuer{}, &PQClusterIssuerList{})
-}

@@ -34,7 +34,3 @@ type PQIssuerList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []PQIssuer `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&PQIssuer{}, &PQIssuerList{})
-}
