@@ -260,9 +260,10 @@ func TestErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, ok := isPermanent(tc.err)
+			var p *PermanentError
+			ok := errors.As(tc.err, &p)
 			if ok != tc.wantPermanent {
-				t.Fatalf("isPermanent = %v, want %v", ok, tc.wantPermanent)
+				t.Fatalf("errors.As(*PermanentError) = %v, want %v", ok, tc.wantPermanent)
 			}
 			if ok && p.Reason != tc.wantReason {
 				t.Errorf("reason %q, want %q", p.Reason, tc.wantReason)

@@ -52,7 +52,9 @@ type outcome struct {
 	status          cmmeta.ConditionStatus
 	reason, message string
 	certificate, ca []byte
-	failed          bool // sets failureTime: the request is finished
+	failed          bool          // sets failureTime: the request is finished
+	signed          time.Duration // how long signing took, when it did
+	algorithm       string
 	requeueAfter    time.Duration
 	err             error // transient: returned to controller-runtime for a retry with backoff
 }
@@ -84,7 +86,11 @@ func (r *CertificateRequestReconciler) Reconcile(ctx context.Context, req reconc
 		}
 		r.Recorder.Eventf(cr, nil, eventType, out.reason, "Sign", "%s", out.message)
 		ctrl.LoggerFrom(ctx).Info("CertificateRequest status changed", "ready", out.status, "reason", out.reason, "message", out.message)
-		if out.failed {
+		// Counted once written: a result dropped because another writer finished first is not.
+		switch {
+		case out.certificate != nil:
+			r.Metrics.observeSigned(kind.Name, out.algorithm, out.signed)
+		case out.failed:
 			r.Metrics.observeFailed(kind.Name, r.algorithmOf(ctx, kind, cr), out.reason)
 		}
 	}
@@ -162,14 +168,13 @@ func (r *CertificateRequestReconciler) sign(ctx context.Context, cr *cmapi.Certi
 		var issued *signer.Issued
 		issued, err = r.issue(cr, issuer, ca)
 		if err == nil {
-			r.Metrics.observeSigned(kind.Name, string(ca.Algorithm()), time.Since(started))
 			message := fmt.Sprintf("Certificate issued by %s with its %s: serial %x, valid until %s", ref, ca.Describe(),
 				issued.Certificate.SerialNumber, issued.Certificate.NotAfter.UTC().Format(time.RFC3339))
 			for _, note := range issued.Notes() {
 				message += ". " + note
 			}
 			return &outcome{status: cmmeta.ConditionTrue, reason: cmapi.CertificateRequestReasonIssued, message: message,
-				certificate: issued.ChainPEM, ca: issued.CAPEM}
+				certificate: issued.ChainPEM, ca: issued.CAPEM, signed: time.Since(started), algorithm: string(ca.Algorithm())}
 		}
 	}
 

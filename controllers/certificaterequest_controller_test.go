@@ -983,6 +983,14 @@ func TestCertificateRequestWriteConflict(t *testing.T) {
 			} else {
 				env.expectEvents(t)
 			}
+			// A signature whose result was dropped for another writer's is not counted as signed.
+			wantSigned := 0
+			if tc.wantEvent {
+				wantSigned = 1
+			}
+			if n := seriesCount(t, env.Registry, signedMetric); n != wantSigned {
+				t.Errorf("%d %s series, want %d", n, signedMetric, wantSigned)
+			}
 
 			// Once finished, the request is left alone.
 			before := patches

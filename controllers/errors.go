@@ -1,9 +1,6 @@
 package controllers
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // The three ways a CertificateRequest can fail to be signed, after issuer-lib. Anything else is
 // transient: the request stays Pending and is retried with backoff.
@@ -42,9 +39,4 @@ func permanent(reason string, format string, args ...any) error {
 
 func pending(format string, args ...any) error {
 	return &PendingError{Err: fmt.Errorf(format, args...)}
-}
-
-func isPermanent(err error) (*PermanentError, bool) {
-	var p *PermanentError
-	return p, errors.As(err, &p)
 }
