@@ -164,24 +164,23 @@ func (r *CertificateRequestReconciler) sign(ctx context.Context, cr *cmapi.Certi
 	ref := fmt.Sprintf("%s %s", kind.Name, cr.Spec.IssuerRef.Name)
 	started := time.Now()
 	issuer, ca, err := r.readyIssuer(ctx, kind, cr)
+	var issued *signer.Issued
 	if err == nil {
-		var issued *signer.Issued
 		issued, err = r.issue(cr, issuer, ca)
-		if err == nil {
-			message := fmt.Sprintf("Certificate issued by %s with its %s: serial %x, valid until %s", ref, ca.Describe(),
-				issued.Certificate.SerialNumber, issued.Certificate.NotAfter.UTC().Format(time.RFC3339))
-			for _, note := range issued.Notes() {
-				message += ". " + note
-			}
-			return &outcome{status: cmmeta.ConditionTrue, reason: cmapi.CertificateRequestReasonIssued, message: message,
-				certificate: issued.ChainPEM, ca: issued.CAPEM, signed: time.Since(started), algorithm: string(ca.Algorithm())}
-		}
 	}
 
 	var permanentErr *PermanentError
 	var pendingErr *PendingError
 	var issuerErr *IssuerError
 	switch {
+	case err == nil:
+		message := fmt.Sprintf("Certificate issued by %s with its %s: serial %x, valid until %s", ref, ca.Describe(),
+			issued.Certificate.SerialNumber, issued.Certificate.NotAfter.UTC().Format(time.RFC3339))
+		for _, note := range issued.Notes() {
+			message += ". " + note
+		}
+		return &outcome{status: cmmeta.ConditionTrue, reason: cmapi.CertificateRequestReasonIssued, message: message,
+			certificate: issued.ChainPEM, ca: issued.CAPEM, signed: time.Since(started), algorithm: string(ca.Algorithm())}
 	case errors.As(err, &permanentErr):
 		return &outcome{status: cmmeta.ConditionFalse, reason: cmapi.CertificateRequestReasonFailed, failed: true,
 			message: fmt.Sprintf("%s cannot sign this request (%s): %v", ref, permanentErr.Reason, permanentErr.Err)}

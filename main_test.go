@@ -1,0 +1,74 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestParseFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		args         []string
+		podNamespace string
+		want         options
+		wantErr      string
+	}{
+		{
+			name: "in a pod: both namespaces default to the pod's", podNamespace: "pq-issuer",
+			want: options{namespace: "pq-issuer", clusterResourceNamespace: "pq-issuer", leaderElect: true, maxConcurrentReconciles: 4},
+		},
+		{
+			name: "cluster resource namespace set explicitly", podNamespace: "pq-issuer",
+			args: []string{"--cluster-resource-namespace=cert-manager", "--max-concurrent-reconciles=16"},
+			want: options{namespace: "pq-issuer", clusterResourceNamespace: "cert-manager", leaderElect: true, maxConcurrentReconciles: 16},
+		},
+		{
+			name: "outside a pod without leader election",
+			args: []string{"--cluster-resource-namespace=cert-manager", "--leader-elect=false"},
+			want: options{clusterResourceNamespace: "cert-manager", maxConcurrentReconciles: 4},
+		},
+		{
+			name:    "outside a pod, no cluster resource namespace",
+			wantErr: "set --cluster-resource-namespace",
+		},
+		{
+			name:    "outside a pod with leader election but no lease namespace",
+			args:    []string{"--cluster-resource-namespace=cert-manager"},
+			wantErr: "set --namespace",
+		},
+		{
+			name: "no workers", podNamespace: "pq-issuer",
+			args:    []string{"--max-concurrent-reconciles=0"},
+			wantErr: "--max-concurrent-reconciles must be at least 1",
+		},
+		{
+			name:    "unknown flag",
+			args:    []string{"--cluster-namespace=x"},
+			wantErr: "flag provided but not defined",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("POD_NAMESPACE", tc.podNamespace)
+			devNull, err := os.Open(os.DevNull)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer devNull.Close()
+			got, err := parseFlags(tc.args, devNull)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("parseFlags(%q) error = %v, want one containing %q", tc.args, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.namespace != tc.want.namespace || got.clusterResourceNamespace != tc.want.clusterResourceNamespace ||
+				got.leaderElect != tc.want.leaderElect || got.maxConcurrentReconciles != tc.want.maxConcurrentReconciles {
+				t.Errorf("parseFlags(%q) = %+v, want %+v", tc.args, got, tc.want)
+			}
+		})
+	}
+}
