@@ -712,3 +712,15 @@ func seriesCount(t testing.TB, reg *prometheus.Registry, name string) int {
 	}
 	return 0
 }
+
+// failGet makes the client's Get fail with err for objects of type T.
+func failGet[T client.Object](err error) interceptor.Funcs {
+	return interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if _, ok := obj.(T); ok {
+				return err
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+	}
+}

@@ -1037,46 +1037,19 @@ func TestCertificateRequestGoneOrUnreadable(t *testing.T) {
 		},
 		{
 			name: "request cannot be read",
-			funcs: func(t *testing.T) interceptor.Funcs {
-				return interceptor.Funcs{
-					Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-						if _, ok := obj.(*cmapi.CertificateRequest); ok {
-							return errUnavailable
-						}
-						return c.Get(ctx, key, obj, opts...)
-					},
-				}
-			},
+			funcs: func(*testing.T) interceptor.Funcs { return failGet[*cmapi.CertificateRequest](errUnavailable) },
 			wantErr: errUnavailable,
 		},
 		{
 			name: "issuer cannot be read",
-			funcs: func(t *testing.T) interceptor.Funcs {
-				return interceptor.Funcs{
-					Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-						if _, ok := obj.(*v1alpha1.PQIssuer); ok {
-							return errUnavailable
-						}
-						return c.Get(ctx, key, obj, opts...)
-					},
-				}
-			},
+			funcs: func(*testing.T) interceptor.Funcs { return failGet[*v1alpha1.PQIssuer](errUnavailable) },
 			wantErr:   errUnavailable,
 			want:      &wantCondition{"False", cmapi.CertificateRequestReasonPending, []string{"Signing with PQIssuer mesh failed and will be retried", "etcd is down"}},
 			wantEvent: true,
 		},
 		{
 			name: "CA Secret cannot be read",
-			funcs: func(t *testing.T) interceptor.Funcs {
-				return interceptor.Funcs{
-					Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-						if _, ok := obj.(*corev1.Secret); ok {
-							return errUnavailable
-						}
-						return c.Get(ctx, key, obj, opts...)
-					},
-				}
-			},
+			funcs: func(*testing.T) interceptor.Funcs { return failGet[*corev1.Secret](errUnavailable) },
 			wantErr:   errUnavailable,
 			want:      &wantCondition{"False", cmapi.CertificateRequestReasonPending, []string{"failed and will be retried", "reading Secret demo/ca"}},
 			wantEvent: true,

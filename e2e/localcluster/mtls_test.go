@@ -18,7 +18,6 @@ import (
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/pq-issuer/pq-issuer/interop"
 )
 
 // tlsServerEnv makes the test binary a one-connection Go mutual-TLS server: the value is the
@@ -67,6 +66,23 @@ func tlsServerMain() int {
 	return 0
 }
 
+// startProcess starts cmd, killed when the test ends if it has not exited, and returns its stdout
+// and what it writes to stderr.
+func startProcess(t *testing.T, cmd *exec.Cmd) (*bufio.Reader, *strings.Builder) {
+	t.Helper()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &strings.Builder{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return bufio.NewReader(stdout), stderr
+}
+
 // secretDir writes a kubernetes.io/tls Secret's tls.crt, tls.key and ca.crt to a directory.
 func secretDir(t *testing.T, secret *corev1.Secret) string {
 	t.Helper()
@@ -83,17 +99,7 @@ func goMutualTLS(t *testing.T, server, client *corev1.Secret, serverName string)
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), os.Args[0])
 	cmd.Env = append(os.Environ(), tlsServerEnv+"="+secretDir(t, server))
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	out := bufio.NewReader(stdout)
+	out, stderr := startProcess(t, cmd)
 	addr, err := out.ReadString('\n')
 	if err != nil {
 		t.Fatalf("Go TLS server process did not start: %v\n%s", err, stderr.String())
@@ -127,14 +133,7 @@ func goMutualTLS(t *testing.T, server, client *corev1.Secret, serverName string)
 // the client saw of the exchange.
 func nodeMutualTLS(t *testing.T, server, client *corev1.Secret, serverName string) (reply string) {
 	t.Helper()
-	node, _, err := interop.Node(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := interop.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	node, testdata := nodeAndTestdata(t)
 	creds := func(s *corev1.Secret) map[string]string {
 		dir := secretDir(t, s)
 		return map[string]string{"chain": filepath.Join(dir, corev1.TLSCertKey), "key": filepath.Join(dir, corev1.TLSPrivateKeyKey), "ca": filepath.Join(dir, cmmeta.TLSCAKey)}
@@ -145,22 +144,12 @@ func nodeMutualTLS(t *testing.T, server, client *corev1.Secret, serverName strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(t.Context(), node, filepath.Join(root, "interop", "testdata", "serve.mjs"), writeTemp(t, t.TempDir(), "servers.json", data))
-	stdin, err := cmd.StdinPipe()
+	cmd := exec.CommandContext(t.Context(), node, filepath.Join(testdata, "serve.mjs"), writeTemp(t, t.TempDir(), "servers.json", data))
+	stdin, err := cmd.StdinPipe() // serve.mjs serves until its stdin closes
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	out := bufio.NewReader(stdout)
+	out, stderr := startProcess(t, cmd)
 	var started struct {
 		Ports map[string]int `json:"ports"`
 	}

@@ -21,10 +21,7 @@ func TestPQIssuerWaitsForApproval(t *testing.T) {
 	c := pc.c
 	ns := "approval"
 	create(t, c, namespace(ns))
-	pc.installCASecret(t, offlineRoot(t, "ML-DSA-65", "Approval Root"), pc.ClusterResourceNamespace(), "mesh-ca")
-	issuer := pqClusterIssuer("mesh-ca", "mesh-ca")
-	create(t, c, issuer)
-	waitIssuer(t, c, issuer, metav1.ConditionTrue, v1alpha1.ReasonVerified)
+	pc.readyClusterIssuer(t, offlineRoot(t, "ML-DSA-65", "Approval Root"), "mesh-ca")
 
 	request := func(name string) *cmapi.CertificateRequest {
 		dir := filepath.Join(t.TempDir(), name)

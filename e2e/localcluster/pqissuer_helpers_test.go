@@ -125,6 +125,17 @@ func (pc *pqCluster) installCASecret(t *testing.T, caDir, namespace, name string
 	return secret
 }
 
+// readyClusterIssuer installs the CA in caDir as Secret name of the cluster resource namespace,
+// creates a PQClusterIssuer of the same name for it and waits until it is Ready.
+func (pc *pqCluster) readyClusterIssuer(t *testing.T, caDir, name string) *v1alpha1.PQClusterIssuer {
+	t.Helper()
+	pc.installCASecret(t, caDir, pc.ClusterResourceNamespace(), name)
+	issuer := pqClusterIssuer(name, name)
+	create(t, pc.c, issuer)
+	waitIssuer(t, pc.c, issuer, metav1.ConditionTrue, v1alpha1.ReasonVerified)
+	return issuer
+}
+
 func pqClusterIssuer(name, secret string) *v1alpha1.PQClusterIssuer {
 	return &v1alpha1.PQClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.IssuerSpec{CASecretName: secret}}
 }
@@ -261,6 +272,21 @@ func nodeVerify(t *testing.T, what string, chainPEM, rootPEM []byte) {
 // its JSON output into out.
 func nodeScript(t *testing.T, script string, manifest, out any) {
 	t.Helper()
+	node, testdata := nodeAndTestdata(t)
+	data, err := json.Marshal(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writeTemp(t, t.TempDir(), "manifest.json", data)
+	stdout := run(t, nil, node, filepath.Join(testdata, script), path)
+	if err := json.Unmarshal([]byte(stdout), out); err != nil {
+		t.Fatalf("%s printed %q: %v", script, stdout, err)
+	}
+}
+
+// nodeAndTestdata returns Node 26 (installed if missing) and the directory of interop's scripts.
+func nodeAndTestdata(t *testing.T) (node, testdata string) {
+	t.Helper()
 	node, _, err := interop.Node(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -269,15 +295,7 @@ func nodeScript(t *testing.T, script string, manifest, out any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := json.Marshal(manifest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := writeTemp(t, t.TempDir(), "manifest.json", data)
-	stdout := run(t, nil, node, filepath.Join(root, "interop", "testdata", script), path)
-	if err := json.Unmarshal([]byte(stdout), out); err != nil {
-		t.Fatalf("%s printed %q: %v", script, stdout, err)
-	}
+	return node, filepath.Join(root, "interop", "testdata")
 }
 
 func writeTemp(t *testing.T, dir, name string, data []byte) string {

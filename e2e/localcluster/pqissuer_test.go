@@ -101,10 +101,7 @@ func TestPQIssuer(t *testing.T) {
 			nodeVerify(t, "ML-DSA-44 chain", secret.Data[corev1.TLSCertKey], secret.Data[cmmeta.TLSCAKey])
 		}},
 		{"PQClusterIssuer with an ML-DSA-87 CA", func(t *testing.T) {
-			pc.installCASecret(t, offlineRoot(t, "ML-DSA-87", "High Root"), crNS, "high-ca")
-			issuer := pqClusterIssuer("high-ca", "high-ca")
-			create(t, c, issuer)
-			waitIssuer(t, c, issuer, metav1.ConditionTrue, v1alpha1.ReasonVerified)
+			pc.readyClusterIssuer(t, offlineRoot(t, "ML-DSA-87", "High Root"), "high-ca")
 			secret, cert := issuedSecret(t, c, pqCertificate(ns, "vault", "PQClusterIssuer", "high-ca", cmapi.CertificateSpec{
 				DNSNames: []string{"vault.demo.svc"},
 			}), "vault.demo.svc")
@@ -115,10 +112,7 @@ func TestPQIssuer(t *testing.T) {
 			root := offlineRoot(t, "ML-DSA-87", "Offline Root")
 			issuing := filepath.Join(t.TempDir(), "issuing")
 			kubectlPQ(t, "ca", "intermediate", "--ca-dir", root, "--algorithm", "ML-DSA-65", "--subject", "CN=Cluster Issuing CA", "--duration", "4380h", "--out-dir", issuing)
-			pc.installCASecret(t, issuing, crNS, "issuing-ca")
-			issuer := pqClusterIssuer("issuing-ca", "issuing-ca")
-			create(t, c, issuer)
-			waitIssuer(t, c, issuer, metav1.ConditionTrue, v1alpha1.ReasonVerified)
+			pc.readyClusterIssuer(t, issuing, "issuing-ca")
 			secret, _ := issuedSecret(t, c, pqCertificate(ns, "payments", "PQClusterIssuer", "issuing-ca", cmapi.CertificateSpec{
 				DNSNames: []string{"payments.demo.svc"},
 			}), "payments.demo.svc")
