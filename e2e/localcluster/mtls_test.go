@@ -17,7 +17,6 @@ import (
 
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	corev1 "k8s.io/api/core/v1"
-
 )
 
 // tlsServerEnv makes the test binary a one-connection Go mutual-TLS server: the value is the
