@@ -11,13 +11,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
+	"github.com/pq-issuer/pq-issuer/e2e/localcluster"
 )
 
 // TestPQIssuerWaitsForApproval runs without cert-manager's approver, as a cluster with
 // approver-policy does: pq-issuer must not touch a request until it is approved, and must mark a
 // denied one Denied.
 func TestPQIssuerWaitsForApproval(t *testing.T) {
-	pc := startPQCluster(t, true)
+	pc := startPQCluster(t, localcluster.Options{WithoutApprover: true, Extra: inProcessPQIssuer})
 	c := pc.c
 	ns := "approval"
 	create(t, c, namespace(ns))

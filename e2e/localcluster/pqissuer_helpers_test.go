@@ -36,21 +36,21 @@ type pqCluster struct {
 	kubeconfig string // file for bin/kubectl
 }
 
-// startPQCluster starts a local control plane with pq-issuer's controllers (cluster resource
-// namespace cert-manager), stopped when the test ends.
-func startPQCluster(t *testing.T, withoutApprover bool) *pqCluster {
+// inProcessPQIssuer runs pq-issuer's controllers in the control plane's process, with the cluster
+// resource namespace cert-manager.
+var inProcessPQIssuer = []localcluster.Runner{localcluster.PQIssuer(localcluster.DefaultClusterResourceNamespace)}
+
+// startPQCluster starts a local control plane, stopped when the test ends, with the tools a user
+// would point at it. opts.BinDir and opts.Log are filled in; opts.Extra says where pq-issuer runs.
+func startPQCluster(t *testing.T, opts localcluster.Options) *pqCluster {
 	t.Helper()
 	started := time.Now()
-	cluster, err := localcluster.Start(t.Context(), localcluster.Options{
-		BinDir:          binDir(t),
-		Log:             textlogger.NewLogger(textlogger.NewConfig()),
-		WithoutApprover: withoutApprover,
-		Extra:           []localcluster.Runner{localcluster.PQIssuer(localcluster.DefaultClusterResourceNamespace)},
-	})
+	opts.BinDir, opts.Log = binDir(t), textlogger.NewLogger(textlogger.NewConfig())
+	cluster, err := localcluster.Start(t.Context(), opts)
 	if err != nil {
 		t.Fatalf("Starting the local control plane: %v", err)
 	}
-	t.Logf("Local control plane with pq-issuer started in %s", time.Since(started).Round(time.Millisecond))
+	t.Logf("Local control plane started in %s", time.Since(started).Round(time.Millisecond))
 	t.Cleanup(func() {
 		if err := cluster.Stop(); err != nil {
 			t.Errorf("Stopping the local control plane: %v", err)
@@ -85,13 +85,16 @@ func run(t *testing.T, stdin []byte, name string, args ...string) string {
 // toolsDir holds binaries the tests build; TestMain creates and removes it.
 var toolsDir string
 
-var buildKubectlPQ = sync.OnceValues(func() (string, error) {
-	out, err := exec.Command("go", "build", "-o", toolsDir, "github.com/pq-issuer/pq-issuer/cmd/kubectl-pq").CombinedOutput()
+// goBuild builds a command of this repository into toolsDir and returns its path.
+func goBuild(pkg string) (string, error) {
+	out, err := exec.Command("go", "build", "-o", toolsDir, pkg).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("building kubectl-pq: %v\n%s", err, out)
+		return "", fmt.Errorf("building %s: %v\n%s", pkg, err, out)
 	}
-	return filepath.Join(toolsDir, "kubectl-pq"), nil
-})
+	return filepath.Join(toolsDir, filepath.Base(pkg)), nil
+}
+
+var buildKubectlPQ = sync.OnceValues(func() (string, error) { return goBuild("github.com/pq-issuer/pq-issuer/cmd/kubectl-pq") })
 
 // kubectlPQ runs pq-issuer's CLI, built from this repository once per test binary.
 func kubectlPQ(t *testing.T, args ...string) string {

@@ -20,6 +20,7 @@ import (
 	gwapi "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
+	"github.com/pq-issuer/pq-issuer/e2e/localcluster"
 	"github.com/pq-issuer/pq-issuer/signer"
 )
 
@@ -28,7 +29,7 @@ import (
 // both kinds, Certificates with classical keys, a CertificateRequest with an ML-DSA key, a Gateway,
 // a trust-manager Bundle, and the ways it goes wrong.
 func TestPQIssuer(t *testing.T) {
-	pc := startPQCluster(t, false)
+	pc := startPQCluster(t, localcluster.Options{Extra: inProcessPQIssuer})
 	c := pc.c
 	crNS := pc.ClusterResourceNamespace()
 	ns := "demo"
