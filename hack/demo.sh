@@ -11,6 +11,11 @@ node=${PQ_NODE:?PQ_NODE must name the Node 26 binary (make node)}
 work=$(mktemp -d)
 cluster_pid=
 cleanup() {
+  local rc=$?
+  if [ "$rc" -ne 0 ] && [ -s "$work/cluster.log" ]; then
+    echo "DEMO FAILED (exit $rc); the last lines of the control plane's log:"
+    tail -40 "$work/cluster.log"
+  fi
   if [ -n "$cluster_pid" ] && kill -0 "$cluster_pid" 2>/dev/null; then
     kill -INT "$cluster_pid" && wait "$cluster_pid" || true
   fi
