@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 
 const { cases } = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const { results } = JSON.parse(readFileSync(process.argv[3], 'utf8'));
-const subject = (l) => l.subject.replace(/\n/g, ',') || '(SANs only)';
+const subject = (l) => (l.subject ?? '').replace(/\n/g, ',') || '(SANs only)';
 let ok = true;
 for (const { name, op } of cases) {
   const r = results[name];
