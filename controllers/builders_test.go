@@ -4,12 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/mldsa"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -35,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
+	"github.com/pq-issuer/pq-issuer/internal/testkeys"
 	"github.com/pq-issuer/pq-issuer/signer"
 )
 
@@ -353,7 +349,7 @@ func newMLDSALeafCertPEM(t testing.TB, now time.Time) (certPEM, keyPEM []byte) {
 // newECDSACAPEM is a well-formed classical CA, which pq-issuer must refuse.
 func newECDSACAPEM(t testing.TB, now time.Time) (certPEM, keyPEM []byte) {
 	t.Helper()
-	key := newKey(t, "ECDSA-P256")
+	key := testkeys.New(t, "ECDSA-P256")
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(2),
 		Subject:               pkix.Name{CommonName: "Classical CA"},
@@ -534,35 +530,6 @@ func withIssuedStatus(certPEM []byte) requestOption {
 
 // ---------------------------------------------------------------------------
 // Keys and CSRs
-
-// newKey makes a subject key of the named type.
-func newKey(t testing.TB, kind string) crypto.Signer {
-	t.Helper()
-	var k crypto.Signer
-	var err error
-	switch kind {
-	case "ECDSA-P256":
-		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "ECDSA-P224":
-		k, err = ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
-	case "Ed25519":
-		_, k, err = ed25519.GenerateKey(rand.Reader)
-	case "RSA-1024":
-		k, err = rsa.GenerateKey(rand.Reader, 1024)
-	case "ML-DSA-44":
-		k, err = mldsa.GenerateKey(mldsa.MLDSA44())
-	case "ML-DSA-65":
-		k, err = mldsa.GenerateKey(mldsa.MLDSA65())
-	case "ML-DSA-87":
-		k, err = mldsa.GenerateKey(mldsa.MLDSA87())
-	default:
-		t.Fatalf("unknown key kind %q", kind)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // csrCommonName is the subject of every test CSR; tamperCSR rewrites it.
 const csrCommonName = "api.demo.svc"

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
+	"github.com/pq-issuer/pq-issuer/internal/testkeys"
 	"github.com/pq-issuer/pq-issuer/signer"
 )
 
@@ -63,7 +64,7 @@ func pqClusterIssuerWith(ca testCA, opts ...issuerOption) []client.Object {
 // approvedRequest is an approved request in namespace demo for the PQIssuer mesh, with an ECDSA
 // P-256 CSR, changed by opts.
 func approvedRequest(t testing.TB, opts ...requestOption) *cmapi.CertificateRequest {
-	base := []requestOption{withPQIssuerRef(PQIssuerKind, issuerName), withCSR(newCSRPEM(t, newKey(t, "ECDSA-P256"))), withApproved()}
+	base := []requestOption{withPQIssuerRef(PQIssuerKind, issuerName), withCSR(newCSRPEM(t, testkeys.New(t, "ECDSA-P256"))), withApproved()}
 	return newCertificateRequest(testNamespace, crName, append(base, opts...)...)
 }
 
@@ -154,7 +155,7 @@ func TestCertificateRequestReconcile(t *testing.T) {
 		{
 			name: "not approved yet",
 			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
-				return newCertificateRequest(testNamespace, crName, withPQIssuerRef(PQIssuerKind, issuerName), withCSR(newCSRPEM(t, newKey(t, "ECDSA-P256"))))
+				return newCertificateRequest(testNamespace, crName, withPQIssuerRef(PQIssuerKind, issuerName), withCSR(newCSRPEM(t, testkeys.New(t, "ECDSA-P256"))))
 			},
 			untouched: true,
 		},
@@ -164,7 +165,7 @@ func TestCertificateRequestReconcile(t *testing.T) {
 				return nil
 			},
 			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
-				return newCertificateRequest(testNamespace, crName, withPQIssuerRef(PQIssuerKind, issuerName), withCSR(newCSRPEM(t, newKey(t, "ECDSA-P256"))))
+				return newCertificateRequest(testNamespace, crName, withPQIssuerRef(PQIssuerKind, issuerName), withCSR(newCSRPEM(t, testkeys.New(t, "ECDSA-P256"))))
 			},
 			untouched: true,
 		},
@@ -188,7 +189,7 @@ func TestCertificateRequestReconcile(t *testing.T) {
 			name: "denied",
 			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
 				return newCertificateRequest(testNamespace, crName, withPQIssuerRef(PQIssuerKind, issuerName),
-					withCSR(newCSRPEM(t, newKey(t, "ECDSA-P256"))), withDenied("policy.example.com", "names outside the mesh"))
+					withCSR(newCSRPEM(t, testkeys.New(t, "ECDSA-P256"))), withDenied("policy.example.com", "names outside the mesh"))
 			},
 			want: wantCondition{"False", cmapi.CertificateRequestReasonDenied, []string{
 				"denied by an approval controller", "policy.example.com: names outside the mesh", "did not sign it"}},
@@ -403,7 +404,7 @@ func TestCertificateRequestReconcile(t *testing.T) {
 		{
 			name: "ML-DSA-65 CSR asking for key encipherment",
 			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
-				return approvedRequest(t, withCSR(newCSRPEM(t, newKey(t, "ML-DSA-65"))),
+				return approvedRequest(t, withCSR(newCSRPEM(t, testkeys.New(t, "ML-DSA-65"))),
 					withUsages(cmapi.UsageDigitalSignature, cmapi.UsageKeyEncipherment, cmapi.UsageServerAuth, cmapi.UsageClientAuth))
 			},
 			want: wantCondition{"True", cmapi.CertificateRequestReasonIssued, []string{
@@ -424,7 +425,7 @@ func TestCertificateRequestReconcile(t *testing.T) {
 		{
 			name: "Ed25519 CSR with cert-manager's default usages",
 			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
-				return approvedRequest(t, withCSR(newCSRPEM(t, newKey(t, "Ed25519"))))
+				return approvedRequest(t, withCSR(newCSRPEM(t, testkeys.New(t, "Ed25519"))))
 			},
 			want:       wantCondition{"True", cmapi.CertificateRequestReasonIssued, []string{"Removed key usage keyEncipherment: RFC 8410 §5"}},
 			wantIssued: true,
@@ -441,7 +442,7 @@ func TestCertificateRequestReconcile(t *testing.T) {
 				return ca, ca
 			},
 			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
-				return approvedRequest(t, withCSR(newCSRPEM(t, newKey(t, "ML-DSA-87"))), withUsages(cmapi.UsageDigitalSignature))
+				return approvedRequest(t, withCSR(newCSRPEM(t, testkeys.New(t, "ML-DSA-87"))), withUsages(cmapi.UsageDigitalSignature))
 			},
 			want:       wantCondition{"True", cmapi.CertificateRequestReasonIssued, []string{"with its ML-DSA-44 CA"}},
 			wantIssued: true,
@@ -506,7 +507,7 @@ func TestCertificateRequestReconcile(t *testing.T) {
 		{
 			name: "tampered CSR",
 			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
-				return approvedRequest(t, withCSR(tamperCSR(t, newCSRPEM(t, newKey(t, "ECDSA-P256")))))
+				return approvedRequest(t, withCSR(tamperCSR(t, newCSRPEM(t, testkeys.New(t, "ECDSA-P256")))))
 			},
 			want: wantCondition{"False", cmapi.CertificateRequestReasonFailed, []string{
 				"PQIssuer mesh cannot sign this request (BadCSRSignature)", "signature does not verify"}},
@@ -515,7 +516,7 @@ func TestCertificateRequestReconcile(t *testing.T) {
 		{
 			name: "tampered ML-DSA CSR",
 			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
-				return approvedRequest(t, withCSR(tamperCSR(t, newCSRPEM(t, newKey(t, "ML-DSA-44")))))
+				return approvedRequest(t, withCSR(tamperCSR(t, newCSRPEM(t, testkeys.New(t, "ML-DSA-44")))))
 			},
 			want:       wantCondition{"False", cmapi.CertificateRequestReasonFailed, []string{"BadCSRSignature", "tampered or corrupted"}},
 			wantFailed: true,
@@ -531,7 +532,7 @@ func TestCertificateRequestReconcile(t *testing.T) {
 		{
 			name: "weak P-224 key",
 			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
-				return approvedRequest(t, withCSR(newCSRPEM(t, newKey(t, "ECDSA-P224"))))
+				return approvedRequest(t, withCSR(newCSRPEM(t, testkeys.New(t, "ECDSA-P224"))))
 			},
 			want:       wantCondition{"False", cmapi.CertificateRequestReasonFailed, []string{"(WeakKey)", "P-224"}},
 			wantFailed: true,
@@ -545,7 +546,7 @@ func TestCertificateRequestReconcile(t *testing.T) {
 		{
 			name: "CSR asking for CA:TRUE without spec.isCA",
 			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
-				return approvedRequest(t, withCSR(newCSRPEM(t, newKey(t, "ECDSA-P256"), withCSRExtension(basicConstraintsCA(t)))))
+				return approvedRequest(t, withCSR(newCSRPEM(t, testkeys.New(t, "ECDSA-P256"), withCSRExtension(basicConstraintsCA(t)))))
 			},
 			want:       wantCondition{"False", cmapi.CertificateRequestReasonFailed, []string{"(PolicyViolation)", "IsCA true does not match"}},
 			wantFailed: true,

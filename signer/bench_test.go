@@ -3,6 +3,8 @@ package signer
 import (
 	"testing"
 	"time"
+
+	"github.com/pq-issuer/pq-issuer/internal/testkeys"
 )
 
 // BenchmarkIssue measures one leaf issuance (template to verified PEM chain)
@@ -15,7 +17,7 @@ func BenchmarkIssue(b *testing.B) {
 		ca := newRoot(b, alg, 24*time.Hour)
 		for _, leaf := range []string{"ECDSA-P256", "ML-DSA-65"} {
 			b.Run("CA="+string(alg)+"/leaf="+leaf, func(b *testing.B) {
-				req := leafRequest(b, leafKey(b, leaf), time.Hour)
+				req := leafRequest(b, testkeys.New(b, leaf), time.Hour)
 				first, err := ca.Sign(req, fixedNow)
 				if err != nil {
 					b.Fatal(err)

@@ -2,12 +2,7 @@ package signer
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/mldsa"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -113,41 +108,6 @@ func rawCert(t testing.TB, subject string, pub crypto.PublicKey, parent *x509.Ce
 		t.Fatal(err)
 	}
 	return c
-}
-
-// leafKey makes a subject key of the named type.
-func leafKey(t testing.TB, kind string) crypto.Signer {
-	t.Helper()
-	var k crypto.Signer
-	var err error
-	switch kind {
-	case "ECDSA-P256":
-		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "ECDSA-P384":
-		k, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	case "ECDSA-P521":
-		k, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
-	case "ECDSA-P224":
-		k, err = ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
-	case "Ed25519":
-		_, k, err = ed25519.GenerateKey(rand.Reader)
-	case "RSA-1024":
-		k, err = rsa.GenerateKey(rand.Reader, 1024)
-	case "RSA-2048":
-		k, err = rsa.GenerateKey(rand.Reader, 2048)
-	case "ML-DSA-44":
-		k, err = mldsa.GenerateKey(mldsa.MLDSA44())
-	case "ML-DSA-65":
-		k, err = mldsa.GenerateKey(mldsa.MLDSA65())
-	case "ML-DSA-87":
-		k, err = mldsa.GenerateKey(mldsa.MLDSA87())
-	default:
-		t.Fatalf("unknown key kind %q", kind)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }
 
 // csrDER makes a CSR for key with a DNS and a SPIFFE URI SAN.

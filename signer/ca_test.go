@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pq-issuer/pq-issuer/internal/testkeys"
 )
 
 func TestLoadCAVectors(t *testing.T) {
@@ -48,7 +50,7 @@ func TestLoadCAVectors(t *testing.T) {
 // signsAndVerifies issues an ECDSA leaf and checks it chains with crypto/x509.
 func signsAndVerifies(t *testing.T, ca *CA) {
 	t.Helper()
-	iss, err := ca.Sign(leafRequest(t, leafKey(t, "ECDSA-P256"), time.Hour), fixedNow)
+	iss, err := ca.Sign(leafRequest(t, testkeys.New(t, "ECDSA-P256"), time.Hour), fixedNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +93,7 @@ func TestLoadCA(t *testing.T) {
 	_, interCert, interKey := newIntermediate(t, root, MLDSA44, 30*24*time.Hour)
 	other := newRoot(t, MLDSA65, time.Hour)
 	_, otherKey := caPEM(t, other)
-	ecKey := leafKey(t, "ECDSA-P256")
+	ecKey := testkeys.New(t, "ECDSA-P256")
 	hour := certOptions{notBefore: fixedNow.Add(-time.Hour), notAfter: fixedNow.Add(time.Hour), isCA: true, keyUsage: x509.KeyUsageCertSign}
 	with := func(f func(*certOptions)) certOptions { o := hour; f(&o); return o }
 	selfSigned := func(o certOptions) []byte {
@@ -183,7 +185,7 @@ func TestValidAt(t *testing.T) {
 func TestCAPublishedPEM(t *testing.T) {
 	root := newRoot(t, MLDSA87, 365*24*time.Hour)
 	inter, _, _ := newIntermediate(t, root, MLDSA65, 24*time.Hour)
-	iss, err := inter.Sign(leafRequest(t, leafKey(t, "Ed25519"), time.Hour), fixedNow)
+	iss, err := inter.Sign(leafRequest(t, testkeys.New(t, "Ed25519"), time.Hour), fixedNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +209,7 @@ func TestPathLen(t *testing.T) {
 	wantReason(t, err, ReasonPolicyViolation)
 
 	// And a chain that breaks the constraint anyway is refused on load.
-	sub := leafKey(t, "ML-DSA-44")
+	sub := testkeys.New(t, "ML-DSA-44")
 	subCert := rawCert(t, "Too Deep", sub.Public(), inter.Certificate, inter.Key,
 		certOptions{notBefore: fixedNow.Add(-time.Hour), notAfter: fixedNow.Add(time.Hour), isCA: true, keyUsage: x509.KeyUsageCertSign})
 	_, err = LoadCA(append(encodeCert(subCert.Raw), interCert...), pkcs8Of(t, sub), fixedNow)

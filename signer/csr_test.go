@@ -7,12 +7,14 @@ import (
 	"crypto/x509/pkix"
 	"strings"
 	"testing"
+
+	"github.com/pq-issuer/pq-issuer/internal/testkeys"
 )
 
 func TestParseCSR(t *testing.T) {
 	for _, kind := range []string{"RSA-2048", "ECDSA-P256", "ECDSA-P384", "ECDSA-P521", "Ed25519", "ML-DSA-44", "ML-DSA-65", "ML-DSA-87"} {
 		t.Run("accepts "+kind, func(t *testing.T) {
-			csr, err := ParseCSR(csrPEM(t, leafKey(t, kind)))
+			csr, err := ParseCSR(csrPEM(t, testkeys.New(t, kind)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -22,7 +24,7 @@ func TestParseCSR(t *testing.T) {
 		})
 	}
 
-	mldsa44 := csrDER(t, leafKey(t, "ML-DSA-44"))
+	mldsa44 := csrDER(t, testkeys.New(t, "ML-DSA-44"))
 	tests := []struct {
 		name       string
 		in         []byte
@@ -37,9 +39,9 @@ func TestParseCSR(t *testing.T) {
 		{"truncated DER", derToPEM("CERTIFICATE REQUEST", mldsa44[:len(mldsa44)/2]), ReasonInvalidCSR, "cannot be parsed"},
 		{"1 MiB of junk", bytes.Repeat([]byte{'x'}, 1<<20), ReasonInvalidCSR, "limit"},
 		{"tampered ML-DSA signature", derToPEM("CERTIFICATE REQUEST", flipLastByte(mldsa44)), ReasonBadCSRSignature, "does not verify"},
-		{"tampered ECDSA subject", derToPEM("CERTIFICATE REQUEST", tamperSubject(t, csrDER(t, leafKey(t, "ECDSA-P256")))), ReasonBadCSRSignature, "possession"},
-		{"RSA-1024", csrPEM(t, leafKey(t, "RSA-1024")), ReasonWeakKey, "1024 bits"},
-		{"ECDSA P-224", csrPEM(t, leafKey(t, "ECDSA-P224")), ReasonWeakKey, "P-224"},
+		{"tampered ECDSA subject", derToPEM("CERTIFICATE REQUEST", tamperSubject(t, csrDER(t, testkeys.New(t, "ECDSA-P256")))), ReasonBadCSRSignature, "possession"},
+		{"RSA-1024", csrPEM(t, testkeys.New(t, "RSA-1024")), ReasonWeakKey, "1024 bits"},
+		{"ECDSA P-224", csrPEM(t, testkeys.New(t, "ECDSA-P224")), ReasonWeakKey, "P-224"},
 		{"HashML-DSA key", derToPEM("CERTIFICATE REQUEST", asHashMLDSA(mldsa44)), ReasonHashMLDSA, "RFC 9881"},
 		{"unknown key algorithm", derToPEM("CERTIFICATE REQUEST", withSPKIOID(mldsa44, []byte{0x2b, 0x06, 0x01, 0x04, 0x01, 0x86, 0x8d, 0x1f, 0x01})), ReasonUnsupportedKey, "OID 1.3.6.1.4.1.99999.1"},
 	}
@@ -87,7 +89,7 @@ func withSPKIOID(der, oid []byte) []byte {
 }
 
 func TestCSRWithoutSANsOrCN(t *testing.T) {
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{Organization: []string{"x"}}}, leafKey(t, "ECDSA-P256"))
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{Organization: []string{"x"}}}, testkeys.New(t, "ECDSA-P256"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/pq-issuer/pq-issuer/internal/testkeys"
 )
 
 // vectorSeeds adds every file of a vector directory (PEM and DER) as a seed.
@@ -50,7 +52,7 @@ func FuzzParsePKCS8(f *testing.F) {
 
 func FuzzParseCSR(f *testing.F) {
 	for _, kind := range []string{"ECDSA-P256", "Ed25519", "ML-DSA-44", "ML-DSA-65", "ML-DSA-87"} {
-		f.Add(csrPEM(f, leafKey(f, kind)))
+		f.Add(csrPEM(f, testkeys.New(f, kind)))
 	}
 	vectorSeeds(f, "rfc9881-lamps-wg", false)
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pq-issuer/pq-issuer/internal/testkeys"
 )
 
 func TestSign(t *testing.T) {
@@ -51,7 +53,7 @@ func TestSign(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ca := cas[tc.ca]
-			req := leafRequest(t, leafKey(t, tc.leaf), time.Hour, tc.usages...)
+			req := leafRequest(t, testkeys.New(t, tc.leaf), time.Hour, tc.usages...)
 			req.Template.NotAfter = req.Template.NotBefore.Add(tc.duration)
 			req.Template.IsCA = tc.isCA
 			req.MaxDuration, req.AllowCA = tc.maxDur, tc.allowCA
@@ -103,7 +105,7 @@ func TestSignSerials(t *testing.T) {
 	seen := map[string]bool{}
 	minBits := 128
 	for range 200 {
-		iss, err := ca.Sign(leafRequest(t, leafKey(t, "Ed25519"), time.Minute), fixedNow)
+		iss, err := ca.Sign(leafRequest(t, testkeys.New(t, "Ed25519"), time.Minute), fixedNow)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +127,7 @@ func TestSignSerials(t *testing.T) {
 
 func TestIssuedNotes(t *testing.T) {
 	ca := newRoot(t, MLDSA65, 24*time.Hour)
-	req := leafRequest(t, leafKey(t, "ML-DSA-65"), 48*time.Hour, "digital signature", "key encipherment", "server auth")
+	req := leafRequest(t, testkeys.New(t, "ML-DSA-65"), 48*time.Hour, "digital signature", "key encipherment", "server auth")
 	iss, err := ca.Sign(req, fixedNow)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/cloudflare/circl/sign"
+
+	"github.com/pq-issuer/pq-issuer/internal/testkeys"
 )
 
 func TestParsePrivateKeyVectors(t *testing.T) {
@@ -126,8 +128,8 @@ func TestParsePrivateKeyErrors(t *testing.T) {
 		{"two keys", append(append([]byte{}, seed...), seed...), ReasonInvalidKey, "exactly one"},
 		{"trailing data", derToPEM("PRIVATE KEY", append(append([]byte{}, block.Bytes...), 0)), ReasonInvalidKey, "trailing"},
 		{"truncated seed", derToPEM("PRIVATE KEY", truncatedSeedKey(block.Bytes)), ReasonInvalidKey, ""},
-		{"ECDSA PKCS#8", pkcs8Of(t, leafKey(t, "ECDSA-P256")), ReasonUnsupportedAlgorithm, "ECDSA"},
-		{"Ed25519 PKCS#8", pkcs8Of(t, leafKey(t, "Ed25519")), ReasonUnsupportedAlgorithm, "Ed25519"},
+		{"ECDSA PKCS#8", pkcs8Of(t, testkeys.New(t, "ECDSA-P256")), ReasonUnsupportedAlgorithm, "ECDSA"},
+		{"Ed25519 PKCS#8", pkcs8Of(t, testkeys.New(t, "Ed25519")), ReasonUnsupportedAlgorithm, "Ed25519"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
