@@ -41,7 +41,7 @@ const (
 	caSecret                 = "ca"
 	issuerName               = "mesh"
 	crName                   = "api-1"
-	pendingRecheck           = 42 * time.Second
+	testPendingRecheck       = 42 * time.Second
 )
 
 // ---------------------------------------------------------------------------
@@ -148,7 +148,7 @@ func (e *testEnv) requestReconciler() *CertificateRequestReconciler {
 	return &CertificateRequestReconciler{
 		Client: e.Client, CAs: e.CAs, Recorder: e.Recorder, Clock: e.Clock, Metrics: e.Metrics,
 		ClusterResourceNamespace: clusterResourceNamespace,
-		PendingRecheck:           pendingRecheck,
+		PendingRecheck:           testPendingRecheck,
 	}
 }
 

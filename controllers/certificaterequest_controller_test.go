@@ -217,7 +217,7 @@ func TestCertificateRequestReconcile(t *testing.T) {
 				return approvedRequest(t, withPQIssuerRef(PQIssuerKind, "nope"))
 			},
 			want:        wantCondition{"False", cmapi.CertificateRequestReasonPending, []string{"Waiting for PQIssuer nope: it does not exist in namespace demo"}},
-			wantRequeue: pendingRecheck,
+			wantRequeue: testPendingRecheck,
 		},
 		{
 			name: "PQIssuer exists only in another namespace",
@@ -227,7 +227,7 @@ func TestCertificateRequestReconcile(t *testing.T) {
 				return cr
 			},
 			want:        wantCondition{"False", cmapi.CertificateRequestReasonPending, []string{"Waiting for PQIssuer mesh: it does not exist in namespace team-b"}},
-			wantRequeue: pendingRecheck,
+			wantRequeue: testPendingRecheck,
 		},
 		{
 			name: "PQClusterIssuer missing",
@@ -235,7 +235,7 @@ func TestCertificateRequestReconcile(t *testing.T) {
 				return approvedRequest(t, withPQIssuerRef(PQClusterIssuerKind, issuerName))
 			},
 			want:        wantCondition{"False", cmapi.CertificateRequestReasonPending, []string{"Waiting for PQClusterIssuer mesh: it does not exist; create it"}},
-			wantRequeue: pendingRecheck,
+			wantRequeue: testPendingRecheck,
 		},
 		{
 			name: "PQIssuer not ready",
@@ -245,7 +245,7 @@ func TestCertificateRequestReconcile(t *testing.T) {
 			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest { return approvedRequest(t) },
 			want: wantCondition{"False", cmapi.CertificateRequestReasonPending, []string{
 				"Waiting for PQIssuer mesh to be ready: Secret demo/ca not found"}},
-			wantRequeue: pendingRecheck,
+			wantRequeue: testPendingRecheck,
 		},
 		{
 			name: "PQClusterIssuer not ready",
@@ -257,14 +257,14 @@ func TestCertificateRequestReconcile(t *testing.T) {
 			},
 			want: wantCondition{"False", cmapi.CertificateRequestReasonPending, []string{
 				"Waiting for PQClusterIssuer mesh to be ready: Secret cert-manager/ca: no tls.key"}},
-			wantRequeue: pendingRecheck,
+			wantRequeue: testPendingRecheck,
 		},
 		{
 			name:                "PQIssuer not checked yet",
 			skipIssuerReconcile: true,
 			request:             func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest { return approvedRequest(t) },
 			want:                wantCondition{"False", cmapi.CertificateRequestReasonPending, []string{"Waiting for PQIssuer mesh to be ready: it has not been checked yet"}},
-			wantRequeue:         pendingRecheck,
+			wantRequeue:         testPendingRecheck,
 		},
 		{
 			name:    "PQIssuer spec changed since it was checked",
@@ -278,7 +278,7 @@ func TestCertificateRequestReconcile(t *testing.T) {
 				}
 			},
 			want:        wantCondition{"False", cmapi.CertificateRequestReasonPending, []string{"it has not been checked yet"}},
-			wantRequeue: pendingRecheck,
+			wantRequeue: testPendingRecheck,
 		},
 
 		// The CA changed after the issuer was checked: wait, do not fail.
@@ -297,7 +297,7 @@ func TestCertificateRequestReconcile(t *testing.T) {
 			},
 			want: wantCondition{"False", cmapi.CertificateRequestReasonPending, []string{
 				"PQIssuer mesh cannot sign now: Secret demo/ca: no tls.key"}},
-			wantRequeue: pendingRecheck,
+			wantRequeue: testPendingRecheck,
 		},
 		{
 			name:    "Secret holds another CA's key after the issuer was ready",
@@ -314,7 +314,7 @@ func TestCertificateRequestReconcile(t *testing.T) {
 				}
 			},
 			want:        wantCondition{"False", cmapi.CertificateRequestReasonPending, []string{"cannot sign now", "does not belong to the CA certificate"}},
-			wantRequeue: pendingRecheck,
+			wantRequeue: testPendingRecheck,
 		},
 		{
 			name:    "Secret deleted after the issuer was ready",
@@ -325,7 +325,7 @@ func TestCertificateRequestReconcile(t *testing.T) {
 				}
 			},
 			want:        wantCondition{"False", cmapi.CertificateRequestReasonPending, []string{"PQIssuer mesh cannot sign now: Secret demo/ca not found"}},
-			wantRequeue: pendingRecheck,
+			wantRequeue: testPendingRecheck,
 		},
 		{
 			name:    "CA expired after the issuer was ready",
@@ -334,7 +334,7 @@ func TestCertificateRequestReconcile(t *testing.T) {
 				env.Clock.SetTime(fx.ca.NotAfter.Add(time.Hour))
 			},
 			want:        wantCondition{"False", cmapi.CertificateRequestReasonPending, []string{"cannot sign now", "expired at"}},
-			wantRequeue: pendingRecheck,
+			wantRequeue: testPendingRecheck,
 		},
 
 		// Issued.

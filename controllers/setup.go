@@ -28,12 +28,12 @@ type Options struct {
 	ClusterResourceNamespace string
 	// MaxConcurrentReconciles is the number of CertificateRequests signed in parallel.
 	MaxConcurrentReconciles int
-	// PendingRecheck is how soon a request waiting for its issuer is looked at again.
-	PendingRecheck time.Duration
-	Metrics        *Metrics
-	// Clock is the real clock unless a test sets one.
-	Clock clock.PassiveClock
+	Metrics                 *Metrics
 }
+
+// pendingRecheck is how soon a request waiting for its issuer is looked at again, besides when the
+// issuer changes.
+const pendingRecheck = time.Minute
 
 // NewScheme knows the types the controllers read: Kubernetes', cert-manager's and pq-issuer's.
 func NewScheme() (*runtime.Scheme, error) {
@@ -51,12 +51,6 @@ func NewScheme() (*runtime.Scheme, error) {
 func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if opts.ClusterResourceNamespace == "" {
 		return fmt.Errorf("the cluster resource namespace is not set")
-	}
-	if opts.Clock == nil {
-		opts.Clock = clock.RealClock{}
-	}
-	if opts.PendingRecheck == 0 {
-		opts.PendingRecheck = time.Minute
 	}
 	indexer := mgr.GetFieldIndexer()
 	for _, kind := range issuerKinds {
@@ -79,7 +73,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error
 	cas := &CASource{Metadata: mgr.GetClient(), API: mgr.GetAPIReader()}
 	for _, kind := range issuerKinds {
 		r := &IssuerReconciler{
-			Kind: kind, Client: mgr.GetClient(), CAs: cas, Clock: opts.Clock, Metrics: opts.Metrics,
+			Kind: kind, Client: mgr.GetClient(), CAs: cas, Clock: clock.RealClock{}, Metrics: opts.Metrics,
 			Recorder:                 mgr.GetEventRecorder("pq-issuer"),
 			ClusterResourceNamespace: opts.ClusterResourceNamespace,
 		}
@@ -88,10 +82,10 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error
 		}
 	}
 	r := &CertificateRequestReconciler{
-		Client: mgr.GetClient(), CAs: cas, Clock: opts.Clock, Metrics: opts.Metrics,
+		Client: mgr.GetClient(), CAs: cas, Clock: clock.RealClock{}, Metrics: opts.Metrics,
 		Recorder:                 mgr.GetEventRecorder("pq-issuer"),
 		ClusterResourceNamespace: opts.ClusterResourceNamespace,
-		PendingRecheck:           opts.PendingRecheck,
+		PendingRecheck:           pendingRecheck,
 	}
 	return r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles})
 }
