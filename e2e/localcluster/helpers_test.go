@@ -17,8 +17,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/textlogger"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwapi "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/pq-issuer/pq-issuer/e2e/localcluster"
@@ -55,14 +57,13 @@ func binDir(t *testing.T) string {
 	return dir
 }
 
-// startCluster starts a local control plane that is stopped when the test ends.
-func startCluster(t *testing.T) *localcluster.Cluster {
+// startCluster starts a local control plane that is stopped when the test ends. opts.BinDir and
+// opts.Log are filled in.
+func startCluster(t *testing.T, opts localcluster.Options) *localcluster.Cluster {
 	t.Helper()
 	started := time.Now()
-	cluster, err := localcluster.Start(t.Context(), localcluster.Options{
-		BinDir: binDir(t),
-		Log:    textlogger.NewLogger(textlogger.NewConfig()),
-	})
+	opts.BinDir, opts.Log = binDir(t), textlogger.NewLogger(textlogger.NewConfig())
+	cluster, err := localcluster.Start(t.Context(), opts)
 	if err != nil {
 		t.Fatalf("Starting the local control plane: %v", err)
 	}
@@ -141,6 +142,32 @@ func certificate(namespace, name, issuer string, spec cmapi.CertificateSpec) *cm
 	spec.SecretName = name
 	spec.IssuerRef = cmmeta.IssuerReference{Name: issuer, Kind: cmapi.ClusterIssuerKind, Group: cmapi.SchemeGroupVersion.Group}
 	return &cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}, Spec: spec}
+}
+
+// createGateway creates a GatewayClass and a Gateway of the same name with one HTTPS listener for
+// hostname whose certificate goes to Secret secret; annotations tell gateway-shim which issuer to use.
+func createGateway(t *testing.T, c client.Client, namespace, name, hostname, secret string, annotations map[string]string) {
+	t.Helper()
+	create(t, c, &gwapi.GatewayClass{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       gwapi.GatewayClassSpec{ControllerName: gwapi.GatewayController("example.com/" + name + "-gateway-controller")},
+	})
+	create(t, c, &gwapi.Gateway{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Annotations: annotations},
+		Spec: gwapi.GatewaySpec{
+			GatewayClassName: gwapi.ObjectName(name),
+			Listeners: []gwapi.Listener{{
+				Name:     "https",
+				Hostname: ptr.To(gwapi.Hostname(hostname)),
+				Port:     443,
+				Protocol: gwapi.HTTPSProtocolType,
+				TLS: &gwapi.ListenerTLSConfig{
+					Mode:            ptr.To(gwapi.TLSModeTerminate),
+					CertificateRefs: []gwapi.SecretObjectReference{{Name: gwapi.ObjectName(secret)}},
+				},
+			}},
+		},
+	})
 }
 
 func hasCondition(conditions []cmapi.CertificateCondition, typ cmapi.CertificateConditionType) bool {

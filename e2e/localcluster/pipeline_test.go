@@ -12,14 +12,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	gwapi "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/pq-issuer/pq-issuer/e2e/localcluster"
 )
 
 // TestCertManagerPipeline proves the local control plane is the real cert-manager pipeline: each
 // step needs a different set of cert-manager's (or trust-manager's) controllers to act. The steps
 // build on each other, so the first failure stops the test.
 func TestCertManagerPipeline(t *testing.T) {
-	cluster := startCluster(t)
+	cluster := startCluster(t, localcluster.Options{})
 	c := cluster.Client()
 	const (
 		ns         = "e2e"
@@ -75,27 +76,8 @@ func TestCertManagerPipeline(t *testing.T) {
 			}
 		}},
 		{"gateway-shim creates a Certificate for an annotated Gateway", func(t *testing.T) {
-			create(t, c, &gwapi.GatewayClass{
-				ObjectMeta: metav1.ObjectMeta{Name: "e2e"},
-				Spec:       gwapi.GatewayClassSpec{ControllerName: "example.com/e2e-gateway-controller"},
-			})
-			create(t, c, &gwapi.Gateway{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop", Annotations: map[string]string{
-					cmapi.IngressClusterIssuerNameAnnotationKey: caIssuer,
-				}},
-				Spec: gwapi.GatewaySpec{
-					GatewayClassName: "e2e",
-					Listeners: []gwapi.Listener{{
-						Name:     "https",
-						Hostname: ptr.To(gwapi.Hostname("shop.e2e.example")),
-						Port:     443,
-						Protocol: gwapi.HTTPSProtocolType,
-						TLS: &gwapi.ListenerTLSConfig{
-							Mode:            ptr.To(gwapi.TLSModeTerminate),
-							CertificateRefs: []gwapi.SecretObjectReference{{Name: "shop-tls"}},
-						},
-					}},
-				},
+			createGateway(t, c, ns, "shop", "shop.e2e.example", "shop-tls", map[string]string{
+				cmapi.IngressClusterIssuerNameAnnotationKey: caIssuer,
 			})
 
 			crt := &cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop-tls"}}

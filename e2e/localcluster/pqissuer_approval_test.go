@@ -1,16 +1,13 @@
 package localcluster_test
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 
 	apiutil "github.com/cert-manager/cert-manager/pkg/api/util"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
 	"github.com/pq-issuer/pq-issuer/e2e/localcluster"
 )
 
@@ -25,15 +22,7 @@ func TestPQIssuerWaitsForApproval(t *testing.T) {
 	pc.readyClusterIssuer(t, offlineRoot(t, "ML-DSA-65", "Approval Root"), "mesh-ca")
 
 	request := func(name string) *cmapi.CertificateRequest {
-		dir := filepath.Join(t.TempDir(), name)
-		kubectlPQ(t, "csr", "--algorithm", "ECDSA-P256", "--common-name", name, "--dns", name+".approval.svc", "--out-dir", dir)
-		cr := &cmapi.CertificateRequest{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-			Spec: cmapi.CertificateRequestSpec{
-				Request:   readFile(t, filepath.Join(dir, "csr.pem")),
-				IssuerRef: cmmeta.IssuerReference{Group: v1alpha1.GroupVersion.Group, Kind: "PQClusterIssuer", Name: "mesh-ca"},
-			},
-		}
+		cr := meshRequest(ns, name, kubectlPQCSR(t, "--algorithm", "ECDSA-P256", "--common-name", name, "--dns", name+".approval.svc"))
 		create(t, c, cr)
 		return cr
 	}

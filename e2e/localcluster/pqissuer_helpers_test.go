@@ -20,7 +20,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/klog/v2/textlogger"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
@@ -40,22 +39,11 @@ type pqCluster struct {
 // resource namespace cert-manager.
 var inProcessPQIssuer = []localcluster.Runner{localcluster.PQIssuer(localcluster.DefaultClusterResourceNamespace)}
 
-// startPQCluster starts a local control plane, stopped when the test ends, with the tools a user
-// would point at it. opts.BinDir and opts.Log are filled in; opts.Extra says where pq-issuer runs.
+// startPQCluster starts a local control plane like startCluster, with the tools a user would point
+// at it; opts.Extra says where pq-issuer runs.
 func startPQCluster(t *testing.T, opts localcluster.Options) *pqCluster {
 	t.Helper()
-	started := time.Now()
-	opts.BinDir, opts.Log = binDir(t), textlogger.NewLogger(textlogger.NewConfig())
-	cluster, err := localcluster.Start(t.Context(), opts)
-	if err != nil {
-		t.Fatalf("Starting the local control plane: %v", err)
-	}
-	t.Logf("Local control plane started in %s", time.Since(started).Round(time.Millisecond))
-	t.Cleanup(func() {
-		if err := cluster.Stop(); err != nil {
-			t.Errorf("Stopping the local control plane: %v", err)
-		}
-	})
+	cluster := startCluster(t, opts)
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := os.WriteFile(kubeconfig, cluster.KubeConfig(), 0o600); err != nil {
 		t.Fatal(err)
@@ -137,6 +125,25 @@ func (pc *pqCluster) readyClusterIssuer(t *testing.T, caDir, name string) *v1alp
 	create(t, pc.c, issuer)
 	waitIssuer(t, pc.c, issuer, metav1.ConditionTrue, v1alpha1.ReasonVerified)
 	return issuer
+}
+
+// kubectlPQCSR makes a key and CSR with `kubectl-pq csr args...` and returns the CSR's PEM.
+func kubectlPQCSR(t *testing.T, args ...string) []byte {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "csr")
+	kubectlPQ(t, append(append([]string{"csr"}, args...), "--out-dir", dir)...)
+	return readFile(t, filepath.Join(dir, "csr.pem"))
+}
+
+// meshRequest is a CertificateRequest for the PQClusterIssuer mesh-ca.
+func meshRequest(namespace, name string, csrPEM []byte) *cmapi.CertificateRequest {
+	return &cmapi.CertificateRequest{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: cmapi.CertificateRequestSpec{
+			Request:   csrPEM,
+			IssuerRef: cmmeta.IssuerReference{Group: v1alpha1.GroupVersion.Group, Kind: "PQClusterIssuer", Name: "mesh-ca"},
+		},
+	}
 }
 
 func pqClusterIssuer(name, secret string) *v1alpha1.PQClusterIssuer {

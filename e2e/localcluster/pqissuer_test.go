@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	gwapi "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
 	"github.com/pq-issuer/pq-issuer/e2e/localcluster"
@@ -154,17 +153,9 @@ func TestPQIssuer(t *testing.T) {
 			}
 		}},
 		{"CertificateRequest with an ML-DSA-65 key from kubectl-pq csr: keyEncipherment dropped, the event says so", func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "client")
-			kubectlPQ(t, "csr", "--algorithm", "ML-DSA-65", "--common-name", "web", "--uri", "spiffe://cluster.local/ns/demo/sa/web", "--out-dir", dir)
-			cr := &cmapi.CertificateRequest{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "mldsa-client"},
-				Spec: cmapi.CertificateRequestSpec{
-					Request:   readFile(t, filepath.Join(dir, "csr.pem")),
-					Duration:  &metav1.Duration{Duration: 24 * time.Hour},
-					Usages:    []cmapi.KeyUsage{cmapi.UsageDigitalSignature, cmapi.UsageKeyEncipherment, cmapi.UsageClientAuth},
-					IssuerRef: cmmeta.IssuerReference{Group: v1alpha1.GroupVersion.Group, Kind: "PQClusterIssuer", Name: "mesh-ca"},
-				},
-			}
+			cr := meshRequest(ns, "mldsa-client", kubectlPQCSR(t, "--algorithm", "ML-DSA-65", "--common-name", "web", "--uri", "spiffe://cluster.local/ns/demo/sa/web"))
+			cr.Spec.Duration = &metav1.Duration{Duration: 24 * time.Hour}
+			cr.Spec.Usages = []cmapi.KeyUsage{cmapi.UsageDigitalSignature, cmapi.UsageKeyEncipherment, cmapi.UsageClientAuth}
 			create(t, c, cr)
 			waitRequest(t, c, cr, cmapi.CertificateRequestReasonIssued)
 			cert := parseCertificate(t, "status.certificate", cr.Status.Certificate)
@@ -187,23 +178,10 @@ func TestPQIssuer(t *testing.T) {
 			}
 		}},
 		{"Gateway annotated with issuer-kind PQClusterIssuer gets its listener Secret from pq-issuer", func(t *testing.T) {
-			create(t, c, &gwapi.GatewayClass{
-				ObjectMeta: metav1.ObjectMeta{Name: "pq"},
-				Spec:       gwapi.GatewayClassSpec{ControllerName: "example.com/pq-gateway-controller"},
-			})
-			create(t, c, &gwapi.Gateway{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "edge", Annotations: map[string]string{
-					cmapi.IngressIssuerNameAnnotationKey: "mesh-ca",
-					cmapi.IssuerKindAnnotationKey:        "PQClusterIssuer",
-					cmapi.IssuerGroupAnnotationKey:       v1alpha1.GroupVersion.Group,
-				}},
-				Spec: gwapi.GatewaySpec{
-					GatewayClassName: "pq",
-					Listeners: []gwapi.Listener{{
-						Name: "https", Hostname: ptr.To(gwapi.Hostname("edge.demo.example")), Port: 443, Protocol: gwapi.HTTPSProtocolType,
-						TLS: &gwapi.ListenerTLSConfig{Mode: ptr.To(gwapi.TLSModeTerminate), CertificateRefs: []gwapi.SecretObjectReference{{Name: "edge-tls"}}},
-					}},
-				},
+			createGateway(t, c, ns, "edge", "edge.demo.example", "edge-tls", map[string]string{
+				cmapi.IngressIssuerNameAnnotationKey: "mesh-ca",
+				cmapi.IssuerKindAnnotationKey:        "PQClusterIssuer",
+				cmapi.IssuerGroupAnnotationKey:       v1alpha1.GroupVersion.Group,
 			})
 			crt := &cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "edge-tls"}}
 			waitFor(t, c, "gateway-shim to create Certificate demo/edge-tls", crt, func() bool { return true })
@@ -242,15 +220,7 @@ func TestPQIssuer(t *testing.T) {
 			issuedSecret(t, c, crt, "late.demo.svc")
 		}},
 		{"tampered CSR: Failed, naming the bad signature, in kubectl describe too", func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "tampered")
-			kubectlPQ(t, "csr", "--algorithm", "ECDSA-P256", "--common-name", "mallory", "--dns", "mallory.demo.svc", "--out-dir", dir)
-			cr := &cmapi.CertificateRequest{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tampered"},
-				Spec: cmapi.CertificateRequestSpec{
-					Request:   tamperCSR(t, readFile(t, filepath.Join(dir, "csr.pem"))),
-					IssuerRef: cmmeta.IssuerReference{Group: v1alpha1.GroupVersion.Group, Kind: "PQClusterIssuer", Name: "mesh-ca"},
-				},
-			}
+			cr := meshRequest(ns, "tampered", tamperCSR(t, kubectlPQCSR(t, "--algorithm", "ECDSA-P256", "--common-name", "mallory", "--dns", "mallory.demo.svc")))
 			create(t, c, cr)
 			waitRequest(t, c, cr, cmapi.CertificateRequestReasonFailed)
 			if cr.Status.FailureTime == nil || len(cr.Status.Certificate) != 0 {

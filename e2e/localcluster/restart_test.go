@@ -9,6 +9,8 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/pq-issuer/pq-issuer/e2e/localcluster"
 )
 
 // TestStartStopLeavesNothingBehind starts and stops the control plane several times in one process:
@@ -22,7 +24,7 @@ func TestStartStopLeavesNothingBehind(t *testing.T) {
 	bin := binDir(t)
 
 	for cycle := 1; cycle <= 3; cycle++ {
-		cluster := startCluster(t)
+		cluster := startCluster(t, localcluster.Options{})
 
 		// Each cycle must run working controllers, not just processes: cert-manager's and
 		// controller-runtime's process-wide registries must cope with a second start.
