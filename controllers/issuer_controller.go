@@ -39,6 +39,8 @@ type IssuerReconciler struct {
 	Metrics  *Metrics
 	// ClusterResourceNamespace holds the Secrets of PQClusterIssuers.
 	ClusterResourceNamespace string
+	// ClusterIssuersOnly: Secrets may be read only in ClusterResourceNamespace.
+	ClusterIssuersOnly bool
 }
 
 // +kubebuilder:rbac:groups=pq-issuer.dev,resources=pqissuers;pqclusterissuers,verbs=get;list;watch
@@ -95,8 +97,13 @@ func (r *IssuerReconciler) updateStatus(ctx context.Context, issuer v1alpha1.Iss
 		return ctrl.Result{}, nil
 	}
 
+	key := r.Kind.secretKey(issuer, r.ClusterResourceNamespace)
+	if r.ClusterIssuersOnly && key.Namespace != r.ClusterResourceNamespace {
+		notReady(v1alpha1.ReasonSecretsRestricted, fmt.Sprintf("pq-issuer runs with --cluster-issuers-only and reads Secrets only in namespace %s: use a PQClusterIssuer, or install the Helm chart with secrets.clusterWide=true to use PQIssuers in other namespaces", r.ClusterResourceNamespace))
+		return ctrl.Result{}, nil
+	}
 	now := r.Clock.Now()
-	ca, err := r.CAs.Load(ctx, r.Kind.secretKey(issuer, r.ClusterResourceNamespace), now)
+	ca, err := r.CAs.Load(ctx, key, now)
 	var notFound *SecretNotFoundError
 	var caErr *CAError
 	switch {

@@ -776,3 +776,64 @@ var (
 	_ reconcile.Reconciler = &IssuerReconciler{}
 	_ reconcile.Reconciler = &CertificateRequestReconciler{}
 )
+
+// TestIssuerClusterIssuersOnly: with Secret read granted only in the cluster resource namespace, a
+// PQIssuer elsewhere says so (one Warning event) without trying to read its Secret; issuers whose
+// Secret lies in that namespace are verified as usual.
+func TestIssuerClusterIssuersOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		kind IssuerKind
+		ns   string // the issuer's namespace
+		want wantCondition
+	}{
+		{
+			name: "PQIssuer in another namespace is restricted",
+			kind: PQIssuerKind, ns: testNamespace,
+			want: wantCondition{"False", v1alpha1.ReasonSecretsRestricted, []string{"--cluster-issuers-only", "namespace " + clusterResourceNamespace, "secrets.clusterWide=true"}},
+		},
+		{
+			name: "PQIssuer in the cluster resource namespace is verified",
+			kind: PQIssuerKind, ns: clusterResourceNamespace,
+			want: wantCondition{"True", v1alpha1.ReasonVerified, []string{"ML-DSA-65"}},
+		},
+		{
+			name: "PQClusterIssuer is verified",
+			kind: PQClusterIssuerKind,
+			want: wantCondition{"True", v1alpha1.ReasonVerified, []string{"ML-DSA-65"}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newTestClock(t)
+			ca := newRootCA(t, signer.MLDSA65, clk.Now(), 365*24*time.Hour)
+			key := types.NamespacedName{Namespace: tc.ns, Name: issuerName}
+			var reads int
+			env := newTestEnv(t, clk,
+				withObjects(newIssuer(tc.kind, key),
+					newSecret(testNamespace, caSecret, withCAData(ca)),
+					newSecret(clusterResourceNamespace, caSecret, withCAData(ca))),
+				withInterceptor(interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, k client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+					if _, ok := obj.(*corev1.Secret); ok && k.Namespace != clusterResourceNamespace {
+						reads++
+					}
+					return c.Get(ctx, k, obj, opts...)
+				}}))
+			r := env.issuerReconciler(tc.kind)
+			r.ClusterIssuersOnly = true
+			wantType := corev1.EventTypeNormal
+			if tc.want.Status == "False" {
+				wantType = corev1.EventTypeWarning
+			}
+			for i, wantEvents := range [][]wantEvent{{{wantType, tc.want.Reason, tc.want.Contains}}, nil} {
+				if _, err := r.Reconcile(t.Context(), reconcile.Request{NamespacedName: key}); err != nil {
+					t.Fatalf("reconcile %d: %v", i+1, err)
+				}
+				checkIssuerReady(t, env.getIssuer(t, tc.kind, key), tc.want)
+				env.expectEvents(t, wantEvents...)
+			}
+			if reads != 0 {
+				t.Errorf("%d reads of Secrets outside %s, want none", reads, clusterResourceNamespace)
+			}
+		})
+	}
+}

@@ -26,6 +26,9 @@ const (
 type Options struct {
 	// ClusterResourceNamespace holds the Secrets of PQClusterIssuers.
 	ClusterResourceNamespace string
+	// ClusterIssuersOnly is for installs that may read Secrets only in ClusterResourceNamespace:
+	// PQIssuers elsewhere are reported not Ready instead of failing on a refused read.
+	ClusterIssuersOnly bool
 	// MaxConcurrentReconciles is the number of CertificateRequests signed in parallel.
 	MaxConcurrentReconciles int
 	Metrics                 *Metrics
@@ -76,6 +79,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error
 			Kind: kind, Client: mgr.GetClient(), CAs: cas, Clock: clock.RealClock{}, Metrics: opts.Metrics,
 			Recorder:                 mgr.GetEventRecorder("pq-issuer"),
 			ClusterResourceNamespace: opts.ClusterResourceNamespace,
+			ClusterIssuersOnly:       opts.ClusterIssuersOnly,
 		}
 		if err := r.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the %s controller: %w", kind.Name, err)

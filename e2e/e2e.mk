@@ -49,8 +49,8 @@ tools: ## Build bin/kube-apiserver, bin/etcd and bin/kubectl from Go modules (ca
 	"$(BIN)/kube-apiserver" --version; "$(BIN)/etcd" --version; "$(BIN)/kubectl" version --client
 
 .PHONY: test-e2e
-test-e2e: tools node ## Run the e2e tests: real kube-apiserver, etcd, cert-manager, trust-manager and pq-issuer controllers
-	cd $(E2E_DIR) && PQ_NODE=$(NODE) $(GO) test $(E2E_TEST_FLAGS) ./...
+test-e2e: tools node helm ## Run the e2e tests: real kube-apiserver, etcd, cert-manager, trust-manager and pq-issuer controllers
+	cd $(E2E_DIR) && PQ_NODE=$(NODE) PQ_HELM=$(HELM) $(GO) test $(E2E_TEST_FLAGS) ./...
 
 # exec, so Ctrl-C and SIGTERM reach the command directly; it runs in e2e/ because it finds the CRDs
 # through the e2e module.

@@ -12,6 +12,9 @@ const (
 	ReasonSecretNotFound = "SecretNotFound"
 	// ReasonInvalidSpec: the spec cannot be used, for example a negative maxDuration.
 	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonSecretsRestricted: a PQIssuer outside the cluster resource namespace, while pq-issuer
+	// may read Secrets only there (--cluster-issuers-only).
+	ReasonSecretsRestricted = "SecretsRestricted"
 	// ReasonInvalidCA: the CA Secret cannot be used for a reason the signer does not name.
 	ReasonInvalidCA = "InvalidCA"
 )

@@ -2,14 +2,9 @@ package localcluster
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/pq-issuer/pq-issuer/controllers"
 )
@@ -18,29 +13,30 @@ import (
 // --cluster-resource-namespace=clusterResourceNamespace --leader-elect=false. Its metrics go to a
 // registry of its own and are not served, so it can start many times in one process.
 func PQIssuer(clusterResourceNamespace string) Runner {
+	return PQIssuerWith(controllers.ManagerOptions{Options: controllers.Options{ClusterResourceNamespace: clusterResourceNamespace}})
+}
+
+// PQIssuerWith is PQIssuer with the manager settings of opts (leader election, cluster issuers
+// only, ...). Unset MaxConcurrentReconciles and Metrics get the binary's default and a registry of
+// their own; metrics and probes are not served.
+func PQIssuerWith(opts controllers.ManagerOptions) Runner {
 	return func(ctx context.Context, cfg *rest.Config) error {
-		scheme, err := controllers.NewScheme()
-		if err != nil {
-			return err
+		opts := opts // each start gets its own copy
+		if opts.MaxConcurrentReconciles == 0 {
+			opts.MaxConcurrentReconciles = 4
 		}
-		mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-			Scheme:  scheme,
-			Metrics: metricsserver.Options{BindAddress: "0"},
-			// Controller names are process-wide; tests start the controllers more than once.
-			Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-		})
-		if err != nil {
-			return fmt.Errorf("creating pq-issuer's manager: %w", err)
+		if opts.Metrics == nil {
+			m, err := controllers.NewMetrics(prometheus.NewRegistry())
+			if err != nil {
+				return err
+			}
+			opts.Metrics = m
 		}
-		metrics, err := controllers.NewMetrics(prometheus.NewRegistry())
+		opts.MetricsBindAddress, opts.HealthProbeBindAddress = "0", "0"
+		// Controller names are process-wide; tests start the controllers more than once.
+		opts.SkipNameValidation = true
+		mgr, err := controllers.NewManager(ctx, cfg, opts)
 		if err != nil {
-			return err
-		}
-		if err := controllers.SetupWithManager(ctx, mgr, controllers.Options{
-			ClusterResourceNamespace: clusterResourceNamespace,
-			MaxConcurrentReconciles:  4,
-			Metrics:                  metrics,
-		}); err != nil {
 			return err
 		}
 		return mgr.Start(ctx)

@@ -1,0 +1,81 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+)
+
+// LeaderElectionID names the Lease the replicas compete for in their own namespace.
+const LeaderElectionID = "pq-issuer.pq-issuer.dev"
+
+// ManagerOptions configure the controller manager that runs pq-issuer's controllers: the pq-issuer
+// binary fills them from its flags, the local control plane from its test settings.
+type ManagerOptions struct {
+	Options
+	// MetricsBindAddress and HealthProbeBindAddress are where /metrics and /healthz, /readyz are
+	// served; "0" or "" turns them off.
+	MetricsBindAddress     string
+	HealthProbeBindAddress string
+	// LeaderElection lets only one of several replicas sign, holding the Lease LeaderElectionID in
+	// LeaderElectionNamespace.
+	LeaderElection          bool
+	LeaderElectionNamespace string
+	// SkipNameValidation allows the controllers to be started more than once in one process.
+	SkipNameValidation bool
+}
+
+// Leader election keeps a Lease in the controller's namespace and records "became leader" as a
+// core/v1 event there (the Helm chart's Role grants both in the release namespace).
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update,namespace=pq-issuer
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch,namespace=pq-issuer
+
+// NewManager creates a controller manager with pq-issuer's controllers and health checks; Start it
+// with the same ctx.
+func NewManager(ctx context.Context, cfg *rest.Config, opts ManagerOptions) (ctrl.Manager, error) {
+	scheme, err := NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	// Every CertificateRequest is cached; their managed fields are never read.
+	cacheOpts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	if opts.ClusterIssuersOnly {
+		// The chart grants Secret read only in this namespace; a cluster-wide watch would be refused.
+		cacheOpts.ByObject = map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Namespaces: map[string]cache.Config{opts.ClusterResourceNamespace: {}}},
+		}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Cache:                         cacheOpts,
+		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsBindAddress},
+		HealthProbeBindAddress:        opts.HealthProbeBindAddress,
+		LeaderElection:                opts.LeaderElection,
+		LeaderElectionID:              LeaderElectionID,
+		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		Controller:                    config.Controller{SkipNameValidation: ptr.To(opts.SkipNameValidation)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the controller manager: %w", err)
+	}
+	if err := SetupWithManager(ctx, mgr, opts.Options); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}

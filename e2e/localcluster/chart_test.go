@@ -1,0 +1,426 @@
+package localcluster_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
+	"github.com/pq-issuer/pq-issuer/controllers"
+	"github.com/pq-issuer/pq-issuer/e2e/localcluster"
+)
+
+// The Helm release the tests install: the chart's default names.
+const (
+	releaseNamespace = "pq-issuer"
+	chartSA          = "system:serviceaccount:pq-issuer:pq-issuer"
+	certManagerSA    = "system:serviceaccount:cert-manager:cert-manager"
+)
+
+// The steps of the happy path an RBAC rule can break, in order.
+const (
+	stepLeader        = "leader elected (caches synced, Lease taken, event recorded)"
+	stepClusterIssuer = "PQClusterIssuer Ready"
+	stepIssuer        = "PQIssuer Ready (CA Secret in its own namespace)"
+	stepIssued        = "Certificate issued"
+	stepEvent         = "Issued event recorded"
+)
+
+// ruleSteps names, for each group/resource the chart grants, the first happy-path step that fails
+// without it. A rule missing here fails the test: every grant needs a step that proves it
+// necessary. The manager waits for its issuer and CertificateRequest caches (indexed) before it
+// runs for leader, so without list/watch on those it never becomes leader.
+var ruleSteps = map[string]string{
+	"coordination.k8s.io/leases":                 stepLeader,
+	"/events":                                    stepLeader,
+	"pq-issuer.dev/pqclusterissuers":             stepLeader,
+	"cert-manager.io/certificaterequests":        stepLeader,
+	"pq-issuer.dev/pqclusterissuers/status":      stepClusterIssuer,
+	"/secrets":                                   stepClusterIssuer,
+	"cert-manager.io/certificaterequests/status": stepIssued,
+	"events.k8s.io/events":                       stepEvent,
+}
+
+func ruleKey(r rbacv1.PolicyRule) string { return r.APIGroups[0] + "/" + r.Resources[0] }
+
+// TestHelmChart installs the rendered chart on the local control plane and runs pq-issuer's
+// controllers as the chart's ServiceAccount (impersonated): the happy path passes with the chart's
+// RBAC, fails at a named step when any one rule is taken away, and the other install choices
+// (approver binding, Secrets only in the cluster resource namespace, restricted Pod Security)
+// hold against the real API server.
+func TestHelmChart(t *testing.T) {
+	pc := startPQCluster(t, localcluster.Options{})
+	c := pc.c
+	create(t, c, namespace(releaseNamespace))
+
+	// 1. The rendered chart applies cleanly, CRDs included (over the ones the cluster started with).
+	manifest := helmTemplate(t)
+	out := pc.kubectl(t, []byte(manifest), "apply", "--server-side", "--force-conflicts", "-f", "-")
+	t.Logf("kubectl apply of the rendered chart:\n%s", out)
+	for _, want := range []string{
+		"customresourcedefinition.apiextensions.k8s.io/pqissuers.pq-issuer.dev serverside-applied",
+		"serviceaccount/pq-issuer serverside-applied", "clusterrole.rbac.authorization.k8s.io/pq-issuer serverside-applied",
+		"role.rbac.authorization.k8s.io/pq-issuer:leader-election serverside-applied", "deployment.apps/pq-issuer serverside-applied",
+		"poddisruptionbudget.policy/pq-issuer serverside-applied", "clusterrolebinding.rbac.authorization.k8s.io/pq-issuer:approver serverside-applied",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kubectl apply output lacks %q", want)
+		}
+	}
+	clusterRole, leaseRole := &rbacv1.ClusterRole{}, &rbacv1.Role{}
+	getObj(t, c, client.ObjectKey{Name: "pq-issuer"}, clusterRole)
+	getObj(t, c, client.ObjectKey{Namespace: releaseNamespace, Name: "pq-issuer:leader-election"}, leaseRole)
+
+	// The CA Secrets the happy path uses: one for PQClusterIssuers, one in an app namespace.
+	caDir := offlineRoot(t, "ML-DSA-65", "Chart Root")
+	pc.installCASecret(t, caDir, pc.ClusterResourceNamespace(), "chart-ca")
+	create(t, c, namespace("apps"))
+	pc.installCASecret(t, caDir, "apps", "apps-ca")
+
+	// 2. Sufficient: everything works as the chart's ServiceAccount.
+	t.Run("happy path as the chart's ServiceAccount", func(t *testing.T) {
+		failed, why, stop := happyPath(t, pc, "all", waitTimeout)
+		stop()
+		if failed != "" {
+			t.Fatalf("step %q failed with the chart's RBAC: %s", failed, why)
+		}
+	})
+
+	// 3. Minimal: without any one rule, a named step fails.
+	type ruleCase struct {
+		name    string
+		restore func()
+		remove  func()
+		step    string
+	}
+	var cases []ruleCase
+	for i, rule := range clusterRole.Rules {
+		cases = append(cases, ruleCase{
+			name: "ClusterRole " + ruleString(rule), step: ruleSteps[ruleKey(rule)],
+			remove:  func() { updateRules(t, c, clusterRole, slices.Delete(slices.Clone(clusterRole.Rules), i, i+1)) },
+			restore: func() { updateRules(t, c, clusterRole, clusterRole.Rules) },
+		})
+	}
+	for i, rule := range leaseRole.Rules {
+		cases = append(cases, ruleCase{
+			name: "Role " + ruleString(rule), step: ruleSteps[ruleKey(rule)],
+			remove:  func() { updateRules(t, c, leaseRole, slices.Delete(slices.Clone(leaseRole.Rules), i, i+1)) },
+			restore: func() { updateRules(t, c, leaseRole, leaseRole.Rules) },
+		})
+	}
+	for i, tc := range cases {
+		t.Run("without "+tc.name, func(t *testing.T) {
+			if tc.step == "" {
+				t.Fatalf("no happy-path step is known to need %s: add it to ruleSteps, or drop the rule", tc.name)
+			}
+			tc.remove()
+			failed, why, stop := happyPath(t, pc, fmt.Sprintf("r%d", i), 8*time.Second)
+			// Restore first: a manager whose caches cannot sync does not stop until they do
+			// (controller-runtime v0.25's cache start ignores cancellation).
+			tc.restore()
+			stop()
+			if failed != tc.step {
+				t.Fatalf("step %q failed (%s), want step %q to fail without %s", failed, why, tc.step, tc.name)
+			}
+			t.Logf("step %q failed as expected: %s", failed, why)
+		})
+	}
+
+	// 4. cert-manager's approver may approve for pq-issuer's signers, and only with the binding.
+	t.Run("approver RBAC", func(t *testing.T) {
+		requests := []struct {
+			resource, namespace, name string
+			allow                     bool
+		}{
+			{"pqclusterissuers.pq-issuer.dev", "", "mesh-ca", true},
+			{"pqissuers.pq-issuer.dev", "apps", "mesh", true},
+			{"clusterissuers.cert-manager.io", "", "mesh-ca", false}, // someone else's signer
+		}
+		for _, r := range requests {
+			if got := canApprove(t, c, r.resource, r.namespace, r.name); got != r.allow {
+				t.Errorf("cert-manager may approve requests for %s %s: %v, want %v", r.resource, r.name, got, r.allow)
+			}
+		}
+		// approver.enabled=false renders no approver objects; remove what it leaves out.
+		if disabled := helmTemplate(t, "approver.enabled=false"); strings.Contains(disabled, "name: pq-issuer:approver") {
+			t.Fatal("approver.enabled=false still renders pq-issuer:approver")
+		}
+		for _, obj := range []client.Object{&rbacv1.ClusterRoleBinding{}, &rbacv1.ClusterRole{}} {
+			obj.SetName("pq-issuer:approver")
+			if err := c.Delete(t.Context(), obj); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if canApprove(t, c, requests[0].resource, "", requests[0].name) {
+			t.Errorf("cert-manager may still approve for %s with approver.enabled=false", requests[0].resource)
+		}
+	})
+
+	// 5. secrets.clusterWide=false: Secret read only in the cluster resource namespace, and the
+	// controller with --cluster-issuers-only lives with it.
+	t.Run("secrets.clusterWide=false", func(t *testing.T) {
+		restricted := helmTemplate(t, "secrets.clusterWide=false", "clusterResourceNamespace="+pc.ClusterResourceNamespace())
+		pc.kubectl(t, []byte(restricted), "apply", "--server-side", "--force-conflicts", "-f", "-")
+		getObj(t, c, client.ObjectKey{Name: "pq-issuer"}, clusterRole)
+		if slices.ContainsFunc(clusterRole.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, "secrets") }) {
+			t.Fatalf("ClusterRole still grants secrets: %v", clusterRole.Rules)
+		}
+		stop := startImpersonated(t, pc, true)
+		defer stop()
+		issuer := pqClusterIssuer("restricted", "chart-ca")
+		create(t, c, issuer)
+		waitIssuer(t, c, issuer, metav1.ConditionTrue, v1alpha1.ReasonVerified)
+		crt := pqCertificate("apps", "restricted", "PQClusterIssuer", "restricted", cmapi.CertificateSpec{DNSNames: []string{"restricted.apps.svc"}})
+		create(t, c, crt)
+		issuedSecret(t, c, crt, "restricted.apps.svc")
+		elsewhere := pqIssuer("apps", "restricted", "apps-ca")
+		create(t, c, elsewhere)
+		cond := waitIssuer(t, c, elsewhere, metav1.ConditionFalse, v1alpha1.ReasonSecretsRestricted)
+		t.Logf("PQIssuer outside %s: %s", pc.ClusterResourceNamespace(), cond.Message)
+	})
+
+	// 6. The Deployment's pod passes Pod Security "restricted" admission.
+	t.Run("restricted Pod Security", func(t *testing.T) {
+		ns := namespace("psa")
+		ns.Labels = map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}
+		create(t, c, ns)
+		deploy := &appsv1.Deployment{}
+		getObj(t, c, client.ObjectKey{Namespace: releaseNamespace, Name: "pq-issuer"}, deploy)
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "psa", Name: "pq-issuer"}, Spec: *deploy.Spec.Template.Spec.DeepCopy()}
+		pod.Spec.ServiceAccountName = "" // the chart's ServiceAccount lives in the release namespace
+		if err := c.Create(t.Context(), pod); err != nil {
+			t.Fatalf("the chart's pod is refused under Pod Security restricted: %v", err)
+		}
+		// Control: the same pod without the chart's security context is refused, so the check is real.
+		loose := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "psa", Name: "loose"}, Spec: *pod.Spec.DeepCopy()}
+		loose.Spec.SecurityContext, loose.Spec.Containers[0].SecurityContext = nil, nil
+		err := c.Create(t.Context(), loose)
+		if err == nil || !strings.Contains(err.Error(), `violates PodSecurity "restricted`) {
+			t.Fatalf("a pod without a security context was not refused by Pod Security: %v", err)
+		}
+	})
+}
+
+// happyPath starts pq-issuer's manager as the chart's ServiceAccount and runs the steps with
+// objects named after id, each given timeout. It returns the first step that failed and why, or
+// "", and the function that stops the manager.
+func happyPath(t *testing.T, pc *pqCluster, id string, timeout time.Duration) (step, why string, stop func()) {
+	t.Helper()
+	c := pc.c
+	stop = startImpersonated(t, pc, false)
+
+	lease := &coordinationv1.Lease{}
+	key := client.ObjectKey{Namespace: releaseNamespace, Name: controllers.LeaderElectionID}
+	started := time.Now()
+	if !poll(t, timeout, func() bool {
+		if c.Get(t.Context(), key, lease) != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" ||
+			lease.Spec.AcquireTime == nil || lease.Spec.AcquireTime.Before(&metav1.MicroTime{Time: started.Add(-time.Second)}) {
+			return false
+		}
+		return slices.Contains(events(t, c, lease, "LeaderElection"), *lease.Spec.HolderIdentity+" became leader")
+	}) {
+		return stepLeader, fmt.Sprintf("Lease %s: %s; events %q", key, dump(lease.Spec), events(t, c, lease, "LeaderElection")), stop
+	}
+
+	clusterIssuer := pqClusterIssuer("chart-"+id, "chart-ca")
+	create(t, c, clusterIssuer)
+	if !poll(t, timeout, func() bool { return ready(t, c, clusterIssuer) }) {
+		return stepClusterIssuer, "status " + dump(clusterIssuer.Status), stop
+	}
+	issuer := pqIssuer("apps", "chart-"+id, "apps-ca")
+	create(t, c, issuer)
+	if !poll(t, timeout, func() bool { return ready(t, c, issuer) }) {
+		return stepIssuer, "status " + dump(issuer.Status), stop
+	}
+
+	crt := pqCertificate("apps", "chart-"+id, "PQClusterIssuer", clusterIssuer.Name, cmapi.CertificateSpec{DNSNames: []string{id + ".apps.svc"}})
+	create(t, c, crt)
+	var cr *cmapi.CertificateRequest
+	if !poll(t, timeout, func() bool {
+		if c.Get(t.Context(), client.ObjectKeyFromObject(crt), crt) != nil || !hasCondition(crt.Status.Conditions, cmapi.CertificateConditionReady) {
+			return false
+		}
+		cr = requestOf(t, c, crt)
+		return cr != nil && readyReason(cr) == cmapi.CertificateRequestReasonIssued
+	}) {
+		return stepIssued, certificateRequests(t, c, "apps")(), stop
+	}
+	secret := &corev1.Secret{}
+	getObj(t, c, client.ObjectKey{Namespace: "apps", Name: crt.Spec.SecretName}, secret)
+	wantSignatureAlgorithm(t, "the issued certificate", verifyTLSSecret(t, secret, id+".apps.svc"), "ML-DSA-65")
+
+	if !poll(t, timeout, func() bool { return len(events(t, c, cr, cmapi.CertificateRequestReasonIssued)) == 1 }) {
+		return stepEvent, fmt.Sprintf("events about %s: %q", cr.Name, events(t, c, cr, "")), stop
+	}
+	return "", "", stop
+}
+
+// startImpersonated runs pq-issuer's manager, with leader election in the release namespace, as
+// the chart's ServiceAccount; stop ends it and waits.
+func startImpersonated(t *testing.T, pc *pqCluster, clusterIssuersOnly bool) (stop func()) {
+	t.Helper()
+	cfg := pc.Config()
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: chartSA}
+	run := localcluster.PQIssuerWith(controllers.ManagerOptions{
+		Options:                 controllers.Options{ClusterResourceNamespace: pc.ClusterResourceNamespace(), ClusterIssuersOnly: clusterIssuersOnly},
+		LeaderElection:          true,
+		LeaderElectionNamespace: releaseNamespace,
+	})
+	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := run(ctx, cfg); err != nil && ctx.Err() == nil {
+			t.Logf("pq-issuer's manager stopped: %v", err)
+		}
+	})
+	return func() { cancel(); wg.Wait() }
+}
+
+// helmTemplate renders the chart as release pq-issuer in the release namespace.
+func helmTemplate(t *testing.T, set ...string) string {
+	t.Helper()
+	bin, err := buildHelm()
+	if err != nil {
+		t.Fatal(err)
+	}
+	chart, err := filepath.Abs(filepath.Join("..", "..", "charts", "pq-issuer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"template", "pq-issuer", chart, "--namespace", releaseNamespace}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	return run(t, nil, bin, args...)
+}
+
+// buildHelm returns make's Helm (PQ_HELM), or builds it from the module pinned in tools/go.mod.
+var buildHelm = sync.OnceValues(func() (string, error) {
+	if bin := os.Getenv("PQ_HELM"); bin != "" {
+		return bin, nil
+	}
+	bin := filepath.Join(toolsDir, "helm")
+	cmd := exec.Command("go", "build", "-o", bin, "helm.sh/helm/v4/cmd/helm")
+	cmd.Dir = filepath.Join("..", "..", "tools")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building helm from tools/go.mod (or run `make helm` and set PQ_HELM): %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// canApprove asks the API server what cert-manager's webhook asks before it lets its
+// ServiceAccount approve a request for an issuer: may it "approve" the signer <resource>/* or
+// <resource>/[<namespace>.]<name>? RBAC resourceNames are literal, so the chart grants the "/*"
+// names.
+func canApprove(t *testing.T, c client.Client, resource, namespace, name string) bool {
+	t.Helper()
+	specific := resource + "/" + name
+	if namespace != "" {
+		specific = resource + "/" + namespace + "." + name
+	}
+	for _, signer := range []string{resource + "/*", specific} {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User:   certManagerSA,
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:cert-manager", "system:authenticated"},
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Group: "cert-manager.io", Resource: "signers", Verb: "approve", Name: signer,
+			},
+		}}
+		if err := c.Create(t.Context(), sar); err != nil {
+			t.Fatal(err)
+		}
+		if sar.Status.Allowed {
+			return true
+		}
+	}
+	return false
+}
+
+func updateRules(t *testing.T, c client.Client, role client.Object, rules []rbacv1.PolicyRule) {
+	t.Helper()
+	switch r := role.(type) {
+	case *rbacv1.ClusterRole:
+		cur := &rbacv1.ClusterRole{}
+		getObj(t, c, client.ObjectKeyFromObject(r), cur)
+		cur.Rules = rules
+		if err := c.Update(t.Context(), cur); err != nil {
+			t.Fatal(err)
+		}
+	case *rbacv1.Role:
+		cur := &rbacv1.Role{}
+		getObj(t, c, client.ObjectKeyFromObject(r), cur)
+		cur.Rules = rules
+		if err := c.Update(t.Context(), cur); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func ruleString(r rbacv1.PolicyRule) string {
+	b, _ := yaml.Marshal(r)
+	return strings.Join(strings.Fields(string(b)), " ")
+}
+
+func getObj(t *testing.T, c client.Client, key client.ObjectKey, obj client.Object) {
+	t.Helper()
+	if err := c.Get(t.Context(), key, obj); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// poll reports whether cond held within timeout.
+func poll(t *testing.T, timeout time.Duration, cond func() bool) bool {
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	for {
+		if cond() {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func ready(t *testing.T, c client.Client, issuer v1alpha1.Issuer) bool {
+	if err := c.Get(t.Context(), client.ObjectKeyFromObject(issuer), issuer); err != nil {
+		return false
+	}
+	cond := meta.FindStatusCondition(issuer.GetStatus().Conditions, v1alpha1.ConditionReady)
+	return cond != nil && cond.Status == metav1.ConditionTrue
+}
+
+// requestOf is the CertificateRequest cert-manager made for crt's current revision, or nil.
+func requestOf(t *testing.T, c client.Client, crt *cmapi.Certificate) *cmapi.CertificateRequest {
+	var list cmapi.CertificateRequestList
+	if err := c.List(t.Context(), &list, client.InNamespace(crt.Namespace)); err != nil {
+		return nil
+	}
+	for i := range list.Items {
+		if metav1.IsControlledBy(&list.Items[i], crt) {
+			return &list.Items[i]
+		}
+	}
+	return nil
+}
