@@ -23,6 +23,7 @@ const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccou
 type options struct {
 	metricsAddr              string
 	probeAddr                string
+	pprofAddr                string
 	leaderElect              bool
 	namespace                string
 	clusterResourceNamespace string
@@ -59,6 +60,7 @@ func parseFlags(args []string, output *os.File) (options, error) {
 	fs.SetOutput(output)
 	fs.StringVar(&opts.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 turns it off")
 	fs.StringVar(&opts.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints")
+	fs.StringVar(&opts.pprofAddr, "pprof-bind-address", "", "Address of /debug/pprof, for profiling; empty turns it off")
 	fs.BoolVar(&opts.leaderElect, "leader-elect", true, "Elect a leader, so that of several replicas only one signs")
 	fs.StringVar(&opts.namespace, "namespace", "", "The controller's own namespace, for the leader election lease (default: the pod's namespace)")
 	fs.StringVar(&opts.clusterResourceNamespace, "cluster-resource-namespace", "", "Where PQClusterIssuers' CA Secrets live (default: --namespace)")
@@ -114,6 +116,7 @@ func run(cfg *rest.Config, opts options) error {
 		},
 		MetricsBindAddress:      opts.metricsAddr,
 		HealthProbeBindAddress:  opts.probeAddr,
+		PprofBindAddress:        opts.pprofAddr,
 		LeaderElection:          opts.leaderElect,
 		LeaderElectionNamespace: opts.namespace,
 	})

@@ -256,12 +256,7 @@ func asPermanent(err error, what string) error {
 // isFinished reports whether the request has its certificate or has failed for good: then nothing
 // may change it again.
 func isFinished(cr *cmapi.CertificateRequest) bool {
-	if len(cr.Status.Certificate) > 0 || cr.Status.FailureTime != nil {
-		return true
-	}
-	ready := apiutil.GetCertificateRequestCondition(cr, cmapi.CertificateRequestConditionReady)
-	return ready != nil && (ready.Reason == cmapi.CertificateRequestReasonIssued ||
-		ready.Reason == cmapi.CertificateRequestReasonFailed || ready.Reason == cmapi.CertificateRequestReasonDenied)
+	return len(cr.Status.Certificate) > 0 || finishedByCondition(cr)
 }
 
 // issuerKindOf reports whether ref names one of pq-issuer's kinds.

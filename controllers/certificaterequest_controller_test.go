@@ -544,6 +544,16 @@ func TestCertificateRequestReconcile(t *testing.T) {
 			wantFailed: true,
 		},
 		{
+			name: "CSR naming nobody",
+			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
+				return approvedRequest(t, withCSR(newCSRPEM(t, testkeys.New(t, "ECDSA-P256"), func(r *x509.CertificateRequest) {
+					r.Subject, r.DNSNames = pkix.Name{}, nil
+				})))
+			},
+			want:       wantCondition{"False", cmapi.CertificateRequestReasonFailed, []string{"(PolicyViolation)", "names nobody"}},
+			wantFailed: true,
+		},
+		{
 			name: "CSR asking for CA:TRUE without spec.isCA",
 			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
 				return approvedRequest(t, withCSR(newCSRPEM(t, testkeys.New(t, "ECDSA-P256"), withCSRExtension(basicConstraintsCA(t)))))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -26,6 +27,8 @@ type ManagerOptions struct {
 	// served; "0" or "" turns them off.
 	MetricsBindAddress     string
 	HealthProbeBindAddress string
+	// PprofBindAddress serves /debug/pprof for profiling; "" or "0" (the default) turns it off.
+	PprofBindAddress string
 	// LeaderElection lets only one of several replicas sign, holding the Lease LeaderElectionID in
 	// LeaderElectionNamespace.
 	LeaderElection          bool
@@ -46,19 +49,22 @@ func NewManager(ctx context.Context, cfg *rest.Config, opts ManagerOptions) (ctr
 	if err != nil {
 		return nil, err
 	}
-	// Every CertificateRequest is cached; their managed fields are never read.
-	cacheOpts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	// Managed fields are never read. Every CertificateRequest of the cluster is cached, slimmed to
+	// what the controllers read.
+	cacheOpts := cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject:         map[client.Object]cache.ByObject{&cmapi.CertificateRequest{}: {Transform: slimCertificateRequest}},
+	}
 	if opts.ClusterIssuersOnly {
 		// The chart grants Secret read only in this namespace; a cluster-wide watch would be refused.
-		cacheOpts.ByObject = map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Namespaces: map[string]cache.Config{opts.ClusterResourceNamespace: {}}},
-		}
+		cacheOpts.ByObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{opts.ClusterResourceNamespace: {}}}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Cache:                         cacheOpts,
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsBindAddress},
 		HealthProbeBindAddress:        opts.HealthProbeBindAddress,
+		PprofBindAddress:              opts.PprofBindAddress,
 		LeaderElection:                opts.LeaderElection,
 		LeaderElectionID:              LeaderElectionID,
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,

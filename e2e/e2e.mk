@@ -58,3 +58,14 @@ test-e2e: tools node helm ## Run the e2e tests: real kube-apiserver, etcd, cert-
 local-cluster: tools ## Run the local control plane in the foreground; kubeconfig at bin/local/kubeconfig
 	cd $(E2E_DIR) && $(GO) build -o $(BIN)/localcluster ./cmd/localcluster
 	cd $(E2E_DIR) && exec $(BIN)/localcluster --bin-dir=$(BIN) --kubeconfig=$(BIN)/local/kubeconfig
+
+N ?= 1000
+BENCH_BATCH ?= 100
+
+# Not a test: figures, written to docs/benchmarks.md, with the CPU profile of pq-issuer beside bin/.
+.PHONY: bench-e2e
+bench-e2e: build tools ## Issue N Certificates (default 1000) through pq-issuer and through cert-manager's CA issuer; write docs/benchmarks.md
+	cd $(E2E_DIR) && $(GO) run ./cmd/bench-e2e -n $(N) -batch $(BENCH_BATCH) -bin-dir $(BIN) \
+		-out $(abspath $(E2E_DIR)/../docs/benchmarks.md) -profile $(BIN)/bench/pq-issuer.cpu.pprof
+	@echo; echo "pq-issuer CPU profile, top functions (go tool pprof -top):"
+	@$(GO) tool pprof -top -nodecount 25 $(BIN)/pq-issuer $(BIN)/bench/pq-issuer.cpu.pprof 2>/dev/null | sed -n '1,32p'

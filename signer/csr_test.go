@@ -7,6 +7,7 @@ import (
 	"crypto/x509/pkix"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pq-issuer/pq-issuer/internal/testkeys"
 )
@@ -97,6 +98,11 @@ func TestCSRWithoutSANsOrCN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = TemplateFromCSR(csr, 1, nil, fixedNow)
+	tmpl, err := TemplateFromCSR(csr, time.Hour, nil, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Refused when signing, so the offline and the in-cluster templates get the same answer.
+	_, err = newRoot(t, MLDSA65, 24*time.Hour).Sign(Request{Template: tmpl, PublicKey: csr.PublicKey}, fixedNow)
 	wantReason(t, err, ReasonPolicyViolation)
 }

@@ -87,6 +87,10 @@ func (ca *CA) Sign(req Request, now time.Time) (*Issued, error) {
 	if tmpl.IsCA && !req.AllowCA {
 		return nil, newError(ReasonPolicyViolation, "the request asks for a CA certificate (isCA: true), which this issuer does not sign")
 	}
+	// A leaf that names nobody authenticates nobody; cert-manager's pki helpers would sign it.
+	if !tmpl.IsCA && len(tmpl.DNSNames)+len(tmpl.IPAddresses)+len(tmpl.URIs)+len(tmpl.EmailAddresses) == 0 && tmpl.Subject.CommonName == "" {
+		return nil, newError(ReasonPolicyViolation, "the request names nobody: it has no common name and no DNS, IP, URI or email SAN; add the workload's names")
+	}
 	if tmpl.NotBefore.IsZero() {
 		tmpl.NotBefore = now
 	}

@@ -3,6 +3,7 @@ package signer
 import (
 	"bytes"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"reflect"
 	"strings"
 	"testing"
@@ -28,6 +29,7 @@ func TestSign(t *testing.T) {
 		maxDur     time.Duration
 		isCA       bool
 		allowCA    bool
+		nameless   bool
 		wantReason Reason
 		wantKU     x509.KeyUsage
 		wantDrop   x509.KeyUsage
@@ -49,6 +51,7 @@ func TestSign(t *testing.T) {
 		{name: "isCA refused", ca: MLDSA65, leaf: "ECDSA-P256", duration: day, isCA: true, wantReason: ReasonPolicyViolation},
 		{name: "isCA allowed by policy", ca: MLDSA65, leaf: "ECDSA-P256", duration: day, isCA: true, allowCA: true, wantKU: x509.KeyUsageDigitalSignature, wantValid: day},
 		{name: "negative duration", ca: MLDSA65, leaf: "ECDSA-P256", duration: -time.Hour, wantReason: ReasonPolicyViolation},
+		{name: "a leaf naming nobody", ca: MLDSA65, leaf: "ECDSA-P256", duration: day, nameless: true, wantReason: ReasonPolicyViolation},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,6 +59,10 @@ func TestSign(t *testing.T) {
 			req := leafRequest(t, testkeys.New(t, tc.leaf), time.Hour, tc.usages...)
 			req.Template.NotAfter = req.Template.NotBefore.Add(tc.duration)
 			req.Template.IsCA = tc.isCA
+			if tc.nameless {
+				req.Template.Subject, req.Template.DNSNames, req.Template.URIs = pkix.Name{}, nil, nil
+				req.Template.IPAddresses, req.Template.EmailAddresses = nil, nil
+			}
 			req.MaxDuration, req.AllowCA = tc.maxDur, tc.allowCA
 			before := *req.Template
 

@@ -73,9 +73,6 @@ func TemplateFromCSR(csr *x509.CertificateRequest, duration time.Duration, usage
 	if duration <= 0 {
 		return nil, newError(ReasonPolicyViolation, "the duration %s is not positive", duration)
 	}
-	if len(csr.DNSNames)+len(csr.IPAddresses)+len(csr.URIs)+len(csr.EmailAddresses) == 0 && csr.Subject.CommonName == "" {
-		return nil, newError(ReasonPolicyViolation, "the CSR names nobody: it has no common name and no DNS, IP, URI or email SAN")
-	}
 	ku, eku, err := ParseUsages(usages)
 	if err != nil {
 		return nil, newError(ReasonPolicyViolation, "%v", err)

@@ -58,11 +58,14 @@ func certManagerControllers(withApprover bool) []string {
 
 // certManagerOptions are cert-manager's controller defaults (internal/apis/config/controller/v1alpha1
 // in cert-manager v1.21) with the Gateway API enabled, as `--enable-gateway-api` does.
-func certManagerOptions(kubeconfig, clusterResourceNamespace string) controllerpkg.ContextOptions {
+func certManagerOptions(kubeconfig, clusterResourceNamespace string, qps float32, burst int) controllerpkg.ContextOptions {
+	if qps == 0 {
+		qps, burst = 20, 50
+	}
 	return controllerpkg.ContextOptions{
 		Kubeconfig:         kubeconfig,
-		KubernetesAPIQPS:   20,
-		KubernetesAPIBurst: 50,
+		KubernetesAPIQPS:   qps,
+		KubernetesAPIBurst: burst,
 		IssuerOptions: controllerpkg.IssuerOptions{
 			ClusterResourceNamespace:        clusterResourceNamespace,
 			ClusterIssuerAmbientCredentials: true,
@@ -86,7 +89,7 @@ func certManagerOptions(kubeconfig, clusterResourceNamespace string) controllerp
 // factories they registered with.
 func (c *Cluster) startCertManager(ctx, runCtx context.Context, kubeconfig string) error {
 	runCtx = logf.NewContext(runCtx, c.opts.Log, "cert-manager")
-	factory, err := controllerpkg.NewContextFactory(runCtx, certManagerOptions(kubeconfig, c.opts.ClusterResourceNamespace))
+	factory, err := controllerpkg.NewContextFactory(runCtx, certManagerOptions(kubeconfig, c.opts.ClusterResourceNamespace, c.opts.CertManagerQPS, c.opts.CertManagerBurst))
 	if err != nil {
 		return fmt.Errorf("creating the controller context: %w", err)
 	}

@@ -39,6 +39,10 @@ type Options struct {
 	ClusterResourceNamespace string
 	// Log receives the controllers' logs.
 	Log logr.Logger
+	// CertManagerQPS and CertManagerBurst limit cert-manager's API client, like its --kube-api-qps
+	// and --kube-api-burst; zero means cert-manager's defaults, 20 and 50.
+	CertManagerQPS   float32
+	CertManagerBurst int
 	// WithoutApprover leaves out cert-manager's approver, as in a cluster that runs approver-policy
 	// instead: CertificateRequests stay unapproved until something approves them.
 	WithoutApprover bool

@@ -32,7 +32,7 @@ func TestPQIssuerBinary(t *testing.T) {
 	create(t, c, namespace("pq-issuer"))
 	create(t, c, namespace("binary"))
 
-	bin, err := goBuild("github.com/pq-issuer/pq-issuer")
+	bin, err := buildPQIssuer()
 	if err != nil {
 		t.Fatal(err)
 	}

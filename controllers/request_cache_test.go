@@ -1,0 +1,99 @@
+package controllers
+
+import (
+	"testing"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+)
+
+func TestSlimCertificateRequest(t *testing.T) {
+	csr, cert, ca := []byte("CSR PEM"), []byte("CERT PEM"), []byte("CA PEM")
+	withCA := func(cr *cmapi.CertificateRequest) { cr.Status.CA = ca }
+	withManagedFields := func(cr *cmapi.CertificateRequest) {
+		cr.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "cert-manager-certificates-request-manager"}}
+	}
+	withFailureTime := func(cr *cmapi.CertificateRequest) { cr.Status.FailureTime = &metav1.Time{} }
+	for _, tc := range []struct {
+		name         string
+		cr           *cmapi.CertificateRequest
+		wantKept     bool // spec.request kept
+		wantFinished bool // isFinished on the cached copy
+	}{
+		{
+			name:     "pending request for a PQClusterIssuer keeps its CSR",
+			cr:       newCertificateRequest(testNamespace, crName, withPQIssuerRef(PQClusterIssuerKind, issuerName), withCSR(csr), withApproved(), withManagedFields),
+			wantKept: true,
+		},
+		{
+			name:     "request for a PQIssuer waiting for approval keeps its CSR",
+			cr:       newCertificateRequest(testNamespace, crName, withPQIssuerRef(PQIssuerKind, issuerName), withCSR(csr)),
+			wantKept: true,
+		},
+		{
+			name:         "issued request drops CSR, certificate and CA, and still reads as finished",
+			cr:           newCertificateRequest(testNamespace, crName, withPQIssuerRef(PQIssuerKind, issuerName), withCSR(csr), withIssuedStatus(cert), withCA, withManagedFields),
+			wantFinished: true,
+		},
+		{
+			name: "failed request is slimmed",
+			cr: newCertificateRequest(testNamespace, crName, withPQIssuerRef(PQIssuerKind, issuerName), withCSR(csr), withFailureTime,
+				withCondition(cmapi.CertificateRequestConditionReady, cmmeta.ConditionFalse, cmapi.CertificateRequestReasonFailed, "bad CSR")),
+			wantFinished: true,
+		},
+		{
+			name: "denied request is slimmed",
+			cr: newCertificateRequest(testNamespace, crName, withPQIssuerRef(PQIssuerKind, issuerName), withCSR(csr), withDenied("policy", "no"),
+				withCondition(cmapi.CertificateRequestConditionReady, cmmeta.ConditionFalse, cmapi.CertificateRequestReasonDenied, "no")),
+			wantFinished: true,
+		},
+		{
+			name: "a certificate without a final condition is kept, so the request stays finished",
+			cr: newCertificateRequest(testNamespace, crName, withPQIssuerRef(PQIssuerKind, issuerName), withCSR(csr),
+				func(cr *cmapi.CertificateRequest) { cr.Status.Certificate = cert }),
+			wantKept: true, wantFinished: true,
+		},
+		{
+			name: "pending request for cert-manager's CA issuer is slimmed",
+			cr:   newCertificateRequest(testNamespace, crName, withIssuerRef("cert-manager.io", "ClusterIssuer", "ca"), withCSR(csr), withApproved()),
+		},
+		{
+			name: "same kind name in another group is slimmed",
+			cr:   newCertificateRequest(testNamespace, crName, withIssuerRef("example.com", "PQClusterIssuer", issuerName), withCSR(csr)),
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := tc.cr.DeepCopy()
+			got, err := slimCertificateRequest(tc.cr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cr := got.(*cmapi.CertificateRequest)
+			if cr.ManagedFields != nil {
+				t.Error("managed fields kept")
+			}
+			if kept := cr.Spec.Request != nil; kept != tc.wantKept {
+				t.Errorf("spec.request kept = %v, want %v", kept, tc.wantKept)
+			}
+			if !tc.wantKept && (cr.Status.Certificate != nil || cr.Status.CA != nil) {
+				t.Errorf("status.certificate/ca kept on a slimmed request")
+			}
+			if got := isFinished(cr); got != tc.wantFinished {
+				t.Errorf("isFinished on the cached copy = %v, want %v", got, tc.wantFinished)
+			}
+			if cr.Name != before.Name || cr.Spec.IssuerRef != before.Spec.IssuerRef || len(cr.Status.Conditions) != len(before.Status.Conditions) {
+				t.Errorf("name, issuerRef or conditions changed: %+v", cr)
+			}
+		})
+	}
+
+	t.Run("a tombstone passes through", func(t *testing.T) {
+		in := toolscache.DeletedFinalStateUnknown{Key: "demo/api-1"}
+		got, err := slimCertificateRequest(in)
+		if err != nil || got != in {
+			t.Errorf("got %v, %v; want the tombstone unchanged", got, err)
+		}
+	})
+}

@@ -1,0 +1,613 @@
+// Command bench-e2e measures issuance on one local control plane: N Certificates through
+// pq-issuer (an ML-DSA-65 PQClusterIssuer, the pq-issuer binary as its own process) and N through
+// cert-manager's built-in CA ClusterIssuer (ECDSA P-256 CA), in alternating batches so that machine
+// noise hits both, and writes the figures and their ratios as Markdown. `make bench-e2e` runs it.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+	"k8s.io/klog/v2/textlogger"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
+	"github.com/pq-issuer/pq-issuer/e2e/localcluster"
+)
+
+type options struct {
+	n, batch   int
+	binDir     string
+	out        string
+	profile    string // CPU profile of pq-issuer during one of its batches
+	workers    int    // pq-issuer --max-concurrent-reconciles
+	clientsQPS float32
+}
+
+// The two issuers under test.
+const (
+	pq = "pq-issuer"
+	ca = "ca-issuer"
+)
+
+func main() {
+	var opts options
+	flags := flag.NewFlagSet("bench-e2e", flag.ExitOnError)
+	flags.IntVar(&opts.n, "n", 1000, "Certificates per issuer")
+	flags.IntVar(&opts.batch, "batch", 100, "Certificates per batch; batches alternate between the issuers")
+	flags.StringVar(&opts.binDir, "bin-dir", "../bin", "Directory with kube-apiserver, etcd, kubectl (make tools) and pq-issuer, kubectl-pq (make build)")
+	flags.StringVar(&opts.out, "out", "../docs/benchmarks.md", "Markdown report to write")
+	flags.StringVar(&opts.profile, "profile", "../bin/bench/pq-issuer.cpu.pprof", "Where to write a CPU profile of pq-issuer during its last batch; empty: none")
+	flags.IntVar(&opts.workers, "workers", 5, "pq-issuer --max-concurrent-reconciles (cert-manager runs 5 workers per controller)")
+	qps := flags.Float64("cert-manager-qps", 1000, "cert-manager's --kube-api-qps (its default, 20, would make both issuers wait on cert-manager's client)")
+	_ = flags.Parse(os.Args[1:])
+	opts.clientsQPS = float32(*qps)
+
+	log := textlogger.NewLogger(textlogger.NewConfig(textlogger.Verbosity(-1)))
+	klog.SetLogger(log)
+	ctrl.SetLogger(log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, opts); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-e2e:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, opts options) error {
+	if opts.n < 1 || opts.batch < 1 || opts.n%opts.batch != 0 {
+		return fmt.Errorf("-n %d must be a positive multiple of -batch %d", opts.n, opts.batch)
+	}
+	binDir, err := filepath.Abs(opts.binDir)
+	if err != nil {
+		return err
+	}
+	for _, tool := range []string{"pq-issuer", "kubectl-pq"} {
+		if _, err := os.Stat(filepath.Join(binDir, tool)); err != nil {
+			return fmt.Errorf("%s is missing in %s: run `make build`", tool, binDir)
+		}
+	}
+
+	fmt.Printf("Starting the local control plane (cert-manager's controllers at %g QPS, as --kube-api-qps)\n", opts.clientsQPS)
+	cluster, err := localcluster.Start(ctx, localcluster.Options{
+		BinDir: binDir, Log: klog.Background(),
+		CertManagerQPS: opts.clientsQPS, CertManagerBurst: int(2 * opts.clientsQPS),
+	})
+	if err != nil {
+		return err
+	}
+	defer cluster.Stop()
+	work, err := os.MkdirTemp("", "bench-e2e-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	kubeconfig := filepath.Join(work, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, cluster.KubeConfig(), 0o600); err != nil {
+		return err
+	}
+	cfg := cluster.Config()
+	cfg.QPS, cfg.Burst = -1, 0 // the bench's own client must not be what limits
+	c, err := client.New(cfg, client.Options{Scheme: localcluster.NewScheme()})
+	if err != nil {
+		return err
+	}
+	crNS := cluster.ClusterResourceNamespace()
+
+	// The two CAs and issuers.
+	if err := setUpIssuers(ctx, c, binDir, work, kubeconfig, crNS); err != nil {
+		return err
+	}
+
+	// pq-issuer as its own process, so its CPU and memory are its own.
+	pprofAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	proc, err := startPQIssuer(binDir, work, kubeconfig, crNS, pprofAddr, opts.workers)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = proc.Process.Kill(); _ = proc.Wait() }()
+	if err := waitIssuers(ctx, c); err != nil {
+		return fmt.Errorf("%w (pq-issuer log: %s)", err, filepath.Join(work, "pq-issuer.log"))
+	}
+
+	w, err := newWatcher(ctx, cluster)
+	if err != nil {
+		return err
+	}
+	for _, ns := range []string{pq, ca} {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return err
+		}
+	}
+
+	res := map[string]*result{pq: {}, ca: {}}
+	batches := opts.n / opts.batch
+	started := time.Now()
+	for b := range batches {
+		order := []string{pq, ca}
+		if b%2 == 1 {
+			order = []string{ca, pq}
+		}
+		for _, issuer := range order {
+			var profile func() error
+			if issuer == pq && b == batches-1 && opts.profile != "" {
+				profile = cpuProfile(pprofAddr, opts.profile)
+			}
+			if err := runBatch(ctx, c, w, res[issuer], issuer, b, opts.batch, proc.Process.Pid); err != nil {
+				return err
+			}
+			if profile != nil {
+				if err := profile(); err != nil {
+					return err
+				}
+			}
+		}
+		fmt.Printf("batch %d/%d: pq-issuer %.1f/s, CA issuer %.1f/s so far\n", b+1, batches,
+			res[pq].rate(), res[ca].rate())
+	}
+	total := time.Since(started)
+	pqRSS, err := peakRSS(proc.Process.Pid)
+	if err != nil {
+		return err
+	}
+	selfRSS, err := peakRSS(os.Getpid())
+	if err != nil {
+		return err
+	}
+	report := markdown(opts, res, w, total, pqRSS, selfRSS)
+	fmt.Print(report)
+	if err := os.MkdirAll(filepath.Dir(opts.out), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(opts.out, []byte(report), 0o644)
+}
+
+// result is one issuer's batches: time spent, and CPU seconds of the controller processes.
+type result struct {
+	names            []string
+	wall             time.Duration
+	pqCPU, selfCPU   time.Duration
+	firstCreateTimes map[string]time.Time
+}
+
+func (r *result) rate() float64 {
+	if r.wall == 0 {
+		return 0
+	}
+	return float64(len(r.names)) / r.wall.Seconds()
+}
+
+func setUpIssuers(ctx context.Context, c client.Client, binDir, work, kubeconfig, crNS string) error {
+	// pq-issuer: an ML-DSA-65 root made by kubectl-pq, as a user would.
+	root := filepath.Join(work, "root")
+	if out, err := exec.CommandContext(ctx, filepath.Join(binDir, "kubectl-pq"), "ca", "create", "--algorithm", "ML-DSA-65",
+		"--subject", "CN=Bench ML-DSA-65 Root", "--duration", "8760h", "--out-dir", root).CombinedOutput(); err != nil {
+		return fmt.Errorf("kubectl-pq ca create: %v\n%s", err, out)
+	}
+	secret, err := exec.CommandContext(ctx, filepath.Join(binDir, "kubectl-pq"), "ca", "secret", "--ca-dir", root, "--name", "bench-pq", "--namespace", crNS).Output()
+	if err != nil {
+		return fmt.Errorf("kubectl-pq ca secret: %v", err)
+	}
+	apply := exec.CommandContext(ctx, filepath.Join(binDir, "kubectl"), "--kubeconfig", kubeconfig, "apply", "-f", "-")
+	apply.Stdin = bytes.NewReader(secret)
+	if out, err := apply.CombinedOutput(); err != nil {
+		return fmt.Errorf("kubectl apply: %v\n%s", err, out)
+	}
+	if err := c.Create(ctx, &v1alpha1.PQClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: pq}, Spec: v1alpha1.IssuerSpec{CASecretName: "bench-pq"}}); err != nil {
+		return err
+	}
+
+	// cert-manager's CA issuer: an ECDSA P-256 root.
+	certPEM, keyPEM, err := ecdsaRoot()
+	if err != nil {
+		return err
+	}
+	if err := c.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: crNS, Name: "bench-ca"}, Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM},
+	}); err != nil {
+		return err
+	}
+	return c.Create(ctx, &cmapi.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: ca},
+		Spec: cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{CA: &cmapi.CAIssuer{SecretName: "bench-ca"}}}})
+}
+
+func ecdsaRoot() (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Bench ECDSA P-256 Root"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(365 * 24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, nil, err
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), nil
+}
+
+func startPQIssuer(binDir, work, kubeconfig, crNS, pprofAddr string, workers int) (*exec.Cmd, error) {
+	logFile, err := os.Create(filepath.Join(work, "pq-issuer.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(filepath.Join(binDir, "pq-issuer"), "--leader-elect=false", "--cluster-resource-namespace="+crNS,
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--pprof-bind-address="+pprofAddr,
+		"--max-concurrent-reconciles="+strconv.Itoa(workers), "--zap-log-level=error")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	return cmd, cmd.Start()
+}
+
+func waitIssuers(ctx context.Context, c client.Client) error {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		pqReady := false
+		pqi := &v1alpha1.PQClusterIssuer{}
+		if c.Get(ctx, client.ObjectKey{Name: pq}, pqi) == nil {
+			for _, cond := range pqi.Status.Conditions {
+				pqReady = pqReady || (cond.Type == v1alpha1.ConditionReady && cond.Status == metav1.ConditionTrue)
+			}
+		}
+		caReady := false
+		cai := &cmapi.ClusterIssuer{}
+		if c.Get(ctx, client.ObjectKey{Name: ca}, cai) == nil {
+			for _, cond := range cai.Status.Conditions {
+				caReady = caReady || (cond.Type == cmapi.IssuerConditionReady && cond.Status == cmmeta.ConditionTrue)
+			}
+		}
+		if pqReady && caReady {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return errors.New("the issuers did not become Ready within a minute")
+}
+
+// watcher records, from informers, when each CertificateRequest was first seen and turned Ready,
+// and which Certificates are Ready.
+type watcher struct {
+	mu        sync.Mutex
+	crSeen    map[string]time.Time // by the Certificate's name: one request each
+	crReady   map[string]time.Time
+	certReady map[string]bool
+}
+
+func newWatcher(ctx context.Context, cluster *localcluster.Cluster) (*watcher, error) {
+	w := &watcher{crSeen: map[string]time.Time{}, crReady: map[string]time.Time{}, certReady: map[string]bool{}}
+	cfg := cluster.Config()
+	cfg.QPS, cfg.Burst = -1, 0
+	informers, err := cache.New(cfg, cache.Options{Scheme: localcluster.NewScheme(), DefaultNamespaces: map[string]cache.Config{pq: {}, ca: {}}})
+	if err != nil {
+		return nil, err
+	}
+	crInformer, err := informers.GetInformer(ctx, &cmapi.CertificateRequest{})
+	if err != nil {
+		return nil, err
+	}
+	onCR := func(obj any) {
+		cr, ok := obj.(*cmapi.CertificateRequest)
+		if !ok {
+			return
+		}
+		key := cr.Namespace + "/" + cr.Annotations[cmapi.CertificateNameKey]
+		now := time.Now()
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if _, ok := w.crSeen[key]; !ok {
+			w.crSeen[key] = now
+		}
+		for _, cond := range cr.Status.Conditions {
+			if cond.Type == cmapi.CertificateRequestConditionReady && cond.Status == cmmeta.ConditionTrue {
+				if _, ok := w.crReady[key]; !ok {
+					w.crReady[key] = now
+				}
+			}
+		}
+	}
+	if _, err := crInformer.AddEventHandler(handlerFuncs(onCR)); err != nil {
+		return nil, err
+	}
+	certInformer, err := informers.GetInformer(ctx, &cmapi.Certificate{})
+	if err != nil {
+		return nil, err
+	}
+	onCert := func(obj any) {
+		crt, ok := obj.(*cmapi.Certificate)
+		if !ok {
+			return
+		}
+		for _, cond := range crt.Status.Conditions {
+			if cond.Type == cmapi.CertificateConditionReady && cond.Status == cmmeta.ConditionTrue {
+				w.mu.Lock()
+				w.certReady[crt.Namespace+"/"+crt.Name] = true
+				w.mu.Unlock()
+			}
+		}
+	}
+	if _, err := certInformer.AddEventHandler(handlerFuncs(onCert)); err != nil {
+		return nil, err
+	}
+	go func() { _ = informers.Start(ctx) }()
+	if !informers.WaitForCacheSync(ctx) {
+		return nil, errors.New("the bench's informers did not sync")
+	}
+	return w, nil
+}
+
+// runBatch creates size Certificates for issuer and waits until all are Ready.
+func runBatch(ctx context.Context, c client.Client, w *watcher, res *result, issuer string, b, size, pqPid int) error {
+	pqCPU0, err := cpuTime(pqPid)
+	if err != nil {
+		return err
+	}
+	self0, err := cpuTime(os.Getpid())
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	names := make([]string, size)
+	var wg sync.WaitGroup
+	errs := make(chan error, size)
+	sem := make(chan struct{}, 32)
+	for i := range size {
+		names[i] = fmt.Sprintf("%s/b%d-%d", issuer, b, i)
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs <- c.Create(ctx, certificate(issuer, fmt.Sprintf("b%d-%d", b, i)))
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		w.mu.Lock()
+		ready := 0
+		for _, n := range names {
+			if w.certReady[n] {
+				ready++
+			}
+		}
+		w.mu.Unlock()
+		if ready == size {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("batch %d of %s: %d of %d Certificates Ready after 10 minutes", b, issuer, ready, size)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	res.wall += time.Since(start)
+	res.names = append(res.names, names...)
+	pqCPU1, err := cpuTime(pqPid)
+	if err != nil {
+		return err
+	}
+	self1, err := cpuTime(os.Getpid())
+	if err != nil {
+		return err
+	}
+	res.pqCPU += pqCPU1 - pqCPU0
+	res.selfCPU += self1 - self0
+	return nil
+}
+
+func certificate(issuer, name string) *cmapi.Certificate {
+	ref := cmmeta.IssuerReference{Group: v1alpha1.GroupVersion.Group, Kind: "PQClusterIssuer", Name: pq}
+	if issuer == ca {
+		ref = cmmeta.IssuerReference{Group: "cert-manager.io", Kind: "ClusterIssuer", Name: ca}
+	}
+	return &cmapi.Certificate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: issuer, Name: name},
+		Spec: cmapi.CertificateSpec{
+			SecretName: name, DNSNames: []string{name + "." + issuer + ".svc"},
+			Duration:   &metav1.Duration{Duration: 24 * time.Hour},
+			PrivateKey: &cmapi.CertificatePrivateKey{Algorithm: cmapi.ECDSAKeyAlgorithm, Size: 256},
+			IssuerRef:  ref,
+		},
+	}
+}
+
+// latencies are the CertificateRequest first-seen → Ready times of names.
+func (w *watcher) latencies(names []string) []time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []time.Duration
+	for _, n := range names {
+		seen, ok1 := w.crSeen[n]
+		ready, ok2 := w.crReady[n]
+		if ok1 && ok2 {
+			out = append(out, ready.Sub(seen))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// handlerFuncs calls f with the object of every add and update.
+func handlerFuncs(f func(any)) toolscache.ResourceEventHandlerFuncs {
+	return toolscache.ResourceEventHandlerFuncs{AddFunc: f, UpdateFunc: func(_, obj any) { f(obj) }}
+}
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted))*p+0.5) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// cpuTime is the user+system CPU time of a process, from /proc.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses and may contain spaces.
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticksPerSecond, nil
+}
+
+// peakRSS is a process's peak resident set size (VmHWM), in bytes.
+func peakRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, errors.New("no VmHWM in " + fmt.Sprintf("/proc/%d/status", pid))
+}
+
+// cpuProfile starts a 10 s CPU profile of pq-issuer and returns the function that waits for it
+// and writes it to path.
+func cpuProfile(addr, path string) func() error {
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=10")
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			done <- err
+			return
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer f.Close()
+		_, err = io.Copy(f, resp.Body)
+		done <- err
+	}()
+	return func() error { return <-done }
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func markdown(opts options, res map[string]*result, w *watcher, total time.Duration, pqRSS, selfRSS int64) string {
+	var b strings.Builder
+	cpu := cpuModel()
+	lat := map[string][]time.Duration{pq: w.latencies(res[pq].names), ca: w.latencies(res[ca].names)}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
+	ratio := func(a, b float64) string {
+		if b == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", a/b)
+	}
+	fmt.Fprintf(&b, "# Issuance benchmark: pq-issuer vs cert-manager's CA issuer\n\n")
+	fmt.Fprintf(&b, "Written by `make bench-e2e N=%d` (`e2e/cmd/bench-e2e`) on %s. Machine: %s, %d CPUs, %s.\n\n",
+		opts.n, time.Now().UTC().Format("2006-01-02 15:04 MST"), cpu, runtime.NumCPU(), runtime.Version())
+	fmt.Fprintf(&b, "One local control plane (kube-apiserver v1.37.2 and etcd built from Go modules; cert-manager v1.21.2's controllers in the bench process with `--kube-api-qps=%g`). "+
+		"N = %d Certificates per issuer (ECDSA P-256 keys, 24h), in batches of %d that alternate between the issuers "+
+		"(pq-issuer first in even batches, the CA issuer first in odd ones). pq-issuer is the `pq-issuer` binary, its own process, with "+
+		"`--max-concurrent-reconciles=%d`; cert-manager runs 5 workers per controller. Latency is from the bench's informer first seeing a "+
+		"CertificateRequest to seeing it Ready.\n\n", opts.clientsQPS, opts.n, opts.batch, opts.workers)
+	fmt.Fprintf(&b, "| | pq-issuer (ML-DSA-65 PQClusterIssuer) | cert-manager CA ClusterIssuer (ECDSA P-256) | ratio pq-issuer / CA issuer |\n|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| Certificates Ready | %d | %d | |\n", len(res[pq].names), len(res[ca].names))
+	fmt.Fprintf(&b, "| wall time to all Ready (sum of its batches) | %.1f s | %.1f s | %s |\n", res[pq].wall.Seconds(), res[ca].wall.Seconds(), ratio(res[pq].wall.Seconds(), res[ca].wall.Seconds()))
+	fmt.Fprintf(&b, "| **certificates/second** | **%.1f** | **%.1f** | **%s** |\n", res[pq].rate(), res[ca].rate(), ratio(res[pq].rate(), res[ca].rate()))
+	for _, p := range []struct {
+		name string
+		q    float64
+	}{{"p50", 0.50}, {"p95", 0.95}, {"p99", 0.99}} {
+		a, c := percentile(lat[pq], p.q), percentile(lat[ca], p.q)
+		fmt.Fprintf(&b, "| CertificateRequest created → Ready, %s | %s | %s | %s |\n", p.name, ms(a), ms(c), ratio(a.Seconds(), c.Seconds()))
+	}
+	fmt.Fprintf(&b, "| pq-issuer process CPU during the batches | %.1f s | %.1f s (it caches every request) | |\n", res[pq].pqCPU.Seconds(), res[ca].pqCPU.Seconds())
+	fmt.Fprintf(&b, "| control-plane process CPU during the batches (all cert-manager controllers, the bench's client) | %.1f s | %.1f s | |\n", res[pq].selfCPU.Seconds(), res[ca].selfCPU.Seconds())
+	fmt.Fprintf(&b, "| peak RSS | pq-issuer process: %.1f MiB | control-plane process (cert-manager, trust-manager, bench): %.1f MiB | |\n\n",
+		float64(pqRSS)/(1<<20), float64(selfRSS)/(1<<20))
+	fmt.Fprintf(&b, "The whole run took %.0f s. The CA issuer's signing runs inside cert-manager's process, so its own CPU and memory "+
+		"cannot be separated from cert-manager's other controllers; pq-issuer's are its process's alone, including its cache of all "+
+		"%d CertificateRequests of the cluster.", total.Seconds(), 2*opts.n)
+	if opts.profile != "" {
+		fmt.Fprintf(&b, " A 10 s CPU profile of pq-issuer during its last batch is in `%s` (`go tool pprof -top`).", filepath.Base(opts.profile))
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), ":"))
+		}
+	}
+	return "unknown CPU"
+}
