@@ -48,7 +48,9 @@ func TestBadInputs(t *testing.T) {
 
 	goodCSR := ecdsaCSR(t, "good.bad.svc")
 	csrDER := func() []byte { b, _ := pem.Decode(goodCSR); return b.Bytes }()
-	csrPEM := func(der []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}) }
+	csrPEM := func(der []byte) []byte {
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+	}
 	hashMLDSA := readVector(t, "hackathon-bc/ml-dsa-65-with-sha512-2.16.840.1.101.3.4.3.33_ta.der")
 	hashMLDSACert, err := x509.ParseCertificate(hashMLDSA)
 	if err != nil {
