@@ -49,15 +49,18 @@ func NewManager(ctx context.Context, cfg *rest.Config, opts ManagerOptions) (ctr
 	if err != nil {
 		return nil, err
 	}
-	// Managed fields are never read. Every CertificateRequest of the cluster is cached, slimmed to
-	// what the controllers read.
-	cacheOpts := cache.Options{
-		DefaultTransform: cache.TransformStripManagedFields(),
-		ByObject:         map[client.Object]cache.ByObject{&cmapi.CertificateRequest{}: {Transform: slimCertificateRequest}},
-	}
+	// Managed fields are never read; requests and Secrets are slimmed to what is (cache_transform.go).
+	secrets := cache.ByObject{Transform: slimSecretMetadata}
 	if opts.ClusterIssuersOnly {
 		// The chart grants Secret read only in this namespace; a cluster-wide watch would be refused.
-		cacheOpts.ByObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{opts.ClusterResourceNamespace: {}}}
+		secrets.Namespaces = map[string]cache.Config{opts.ClusterResourceNamespace: {}}
+	}
+	cacheOpts := cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&cmapi.CertificateRequest{}: {Transform: slimCertificateRequest},
+			&corev1.Secret{}:            secrets,
+		},
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,

@@ -133,7 +133,7 @@ func TestHelmChart(t *testing.T) {
 				t.Fatalf("no happy-path step is known to need %s: add it to ruleSteps, or drop the rule", tc.name)
 			}
 			tc.remove()
-			failed, why, stop := happyPath(t, pc, fmt.Sprintf("r%d", i), 8*time.Second)
+			failed, why, stop := happyPath(t, pc, fmt.Sprintf("r%d", i), 5*time.Second)
 			// Restore first: a manager whose caches cannot sync does not stop until they do
 			// (controller-runtime v0.25's cache start ignores cancellation).
 			tc.restore()

@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -189,20 +190,43 @@ func run(ctx context.Context, opts options) error {
 	if err != nil {
 		return err
 	}
-	report := markdown(opts, res, w, total, pqRSS, selfRSS)
-	fmt.Print(report)
-	if err := os.MkdirAll(filepath.Dir(opts.out), 0o755); err != nil {
+	section := markdown(opts, res, w, total, pqRSS, selfRSS)
+	fmt.Print(section)
+	return writeSection(opts.out, opts.n, section)
+}
+
+const reportTitle = "# Issuance benchmark: pq-issuer vs cert-manager's CA issuer\n\n" +
+	"Each section is written by `make bench-e2e N=<n>` (`e2e/cmd/bench-e2e`), which replaces the section of its N and keeps the others.\n"
+
+// writeSection puts section, the report of a run with n, into the Markdown file at path in place
+// of an earlier run's with the same n, keeping the sections of other n in ascending order.
+func writeSection(path string, n int, section string) error {
+	sections := map[int]string{n: section}
+	if old, err := os.ReadFile(path); err == nil {
+		for _, part := range strings.Split(string(old), "\n## N = ")[1:] {
+			var m int
+			if _, err := fmt.Sscanf(part, "%d", &m); err == nil && m != n {
+				sections[m] = "## N = " + strings.TrimRight(part, "\n") + "\n"
+			}
+		}
+	}
+	keys := slices.Sorted(maps.Keys(sections))
+	var b strings.Builder
+	b.WriteString(reportTitle)
+	for _, k := range keys {
+		b.WriteString("\n" + sections[k])
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(opts.out, []byte(report), 0o644)
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 // result is one issuer's batches: time spent, and CPU seconds of the controller processes.
 type result struct {
-	names            []string
-	wall             time.Duration
-	pqCPU, selfCPU   time.Duration
-	firstCreateTimes map[string]time.Time
+	names          []string
+	wall           time.Duration
+	pqCPU, selfCPU time.Duration
 }
 
 func (r *result) rate() float64 {
@@ -566,8 +590,8 @@ func markdown(opts options, res map[string]*result, w *watcher, total time.Durat
 		}
 		return fmt.Sprintf("%.2f", a/b)
 	}
-	fmt.Fprintf(&b, "# Issuance benchmark: pq-issuer vs cert-manager's CA issuer\n\n")
-	fmt.Fprintf(&b, "Written by `make bench-e2e N=%d` (`e2e/cmd/bench-e2e`) on %s. Machine: %s, %d CPUs, %s.\n\n",
+	fmt.Fprintf(&b, "## N = %d\n\n", opts.n)
+	fmt.Fprintf(&b, "`make bench-e2e N=%d`, %s. Machine: %s, %d CPUs, %s.\n\n",
 		opts.n, time.Now().UTC().Format("2006-01-02 15:04 MST"), cpu, runtime.NumCPU(), runtime.Version())
 	fmt.Fprintf(&b, "One local control plane (kube-apiserver v1.37.2 and etcd built from Go modules; cert-manager v1.21.2's controllers in the bench process with `--kube-api-qps=%g`). "+
 		"N = %d Certificates per issuer (ECDSA P-256 keys, 24h), in batches of %d that alternate between the issuers "+

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"reflect"
 	"testing"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -14,6 +15,8 @@ func TestSlimCertificateRequest(t *testing.T) {
 	withCA := func(cr *cmapi.CertificateRequest) { cr.Status.CA = ca }
 	withManagedFields := func(cr *cmapi.CertificateRequest) {
 		cr.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "cert-manager-certificates-request-manager"}}
+		cr.Annotations = map[string]string{cmapi.CertificateNameKey: "api", cmapi.CertificateRequestRevisionAnnotationKey: "1"}
+		cr.Labels = map[string]string{"app": "api"}
 	}
 	withFailureTime := func(cr *cmapi.CertificateRequest) { cr.Status.FailureTime = &metav1.Time{} }
 	for _, tc := range []struct {
@@ -77,8 +80,8 @@ func TestSlimCertificateRequest(t *testing.T) {
 			if kept := cr.Spec.Request != nil; kept != tc.wantKept {
 				t.Errorf("spec.request kept = %v, want %v", kept, tc.wantKept)
 			}
-			if !tc.wantKept && (cr.Status.Certificate != nil || cr.Status.CA != nil) {
-				t.Errorf("status.certificate/ca kept on a slimmed request")
+			if !tc.wantKept && (cr.Status.Certificate != nil || cr.Status.CA != nil || cr.Annotations != nil || cr.Labels != nil) {
+				t.Errorf("status.certificate/ca, annotations or labels kept on a slimmed request: %+v", cr)
 			}
 			if got := isFinished(cr); got != tc.wantFinished {
 				t.Errorf("isFinished on the cached copy = %v, want %v", got, tc.wantFinished)
@@ -96,4 +99,29 @@ func TestSlimCertificateRequest(t *testing.T) {
 			t.Errorf("got %v, %v; want the tombstone unchanged", got, err)
 		}
 	})
+}
+
+func TestSlimSecretMetadata(t *testing.T) {
+	in := &metav1.PartialObjectMetadata{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: testNamespace, Name: "api-tls", UID: "uid-1", ResourceVersion: "42", Generation: 3,
+			Labels:          map[string]string{"controller.cert-manager.io/fao": "true"},
+			Annotations:     map[string]string{cmapi.AltNamesAnnotationKey: "api.demo.svc", cmapi.IssuerNameAnnotationKey: "mesh-ca"},
+			OwnerReferences: []metav1.OwnerReference{{Name: "api"}},
+			ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "cert-manager"}},
+		},
+	}
+	got, err := slimSecretMetadata(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := metav1.ObjectMeta{Namespace: testNamespace, Name: "api-tls", UID: "uid-1", ResourceVersion: "42"}
+	if m := got.(*metav1.PartialObjectMetadata); !reflect.DeepEqual(m.ObjectMeta, want) || m.Kind != "Secret" {
+		t.Errorf("got %+v, want only %+v", m, want)
+	}
+	tombstone := toolscache.DeletedFinalStateUnknown{Key: "demo/api-tls"}
+	if got, err := slimSecretMetadata(tombstone); err != nil || got != tombstone {
+		t.Errorf("got %v, %v; want the tombstone unchanged", got, err)
+	}
 }

@@ -1,0 +1,57 @@
+package controllers
+
+import (
+	apiutil "github.com/cert-manager/cert-manager/pkg/api/util"
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// The controllers' cache holds every CertificateRequest and the metadata of every Secret of the
+// cluster: at 10,000 Certificates that is 10,000 requests of 10-20 KB (an ML-DSA-65 signature alone
+// is 3,309 bytes) and 20,000 Secrets carrying cert-manager's annotations. These transforms keep only
+// what the controllers read, so memory follows the number of objects, not their size.
+
+// slimCertificateRequest keeps, of a finished request or one for another issuer, its name,
+// issuerRef and condition types, statuses and reasons (what the issuer index, the issuer watch and
+// isFinished read). A pending request for our issuers stays whole: it is what gets signed.
+func slimCertificateRequest(obj any) (any, error) {
+	cr, ok := obj.(*cmapi.CertificateRequest)
+	if !ok {
+		return obj, nil
+	}
+	cr.ManagedFields = nil
+	_, ours := issuerKindOf(cr.Spec.IssuerRef)
+	if ours && !finishedByCondition(cr) {
+		return cr, nil
+	}
+	cr.Annotations, cr.Labels, cr.OwnerReferences = nil, nil, nil
+	cr.Spec.Request = nil
+	cr.Status.Certificate, cr.Status.CA = nil, nil
+	for i := range cr.Status.Conditions {
+		cr.Status.Conditions[i].Message = ""
+	}
+	return cr, nil
+}
+
+// slimSecretMetadata keeps of a Secret's metadata what the issuer watch and the CA cache read:
+// name, namespace, UID and resourceVersion. A PQIssuer's CA Secret may be in any namespace, so all
+// Secrets are watched, most of them workload TLS Secrets with cert-manager's annotations.
+func slimSecretMetadata(obj any) (any, error) {
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return obj, nil
+	}
+	m.ObjectMeta = metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion}
+	return m, nil
+}
+
+// finishedByCondition is isFinished without looking at the certificate, so that a request whose
+// certificate the cache dropped still reads as finished.
+func finishedByCondition(cr *cmapi.CertificateRequest) bool {
+	if cr.Status.FailureTime != nil {
+		return true
+	}
+	ready := apiutil.GetCertificateRequestCondition(cr, cmapi.CertificateRequestConditionReady)
+	return ready != nil && (ready.Reason == cmapi.CertificateRequestReasonIssued ||
+		ready.Reason == cmapi.CertificateRequestReasonFailed || ready.Reason == cmapi.CertificateRequestReasonDenied)
+}
