@@ -91,7 +91,7 @@ func TestBadInputs(t *testing.T) {
 		{name: "wrong-pem-type", csr: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: csrDER}), reason: "Failed", contains: []string{"(InvalidCSR)", `"CERTIFICATE"`}},
 		{name: "truncated-der", csr: csrPEM(csrDER[:len(csrDER)/2]), reason: "Failed", contains: []string{"(InvalidCSR)", "cannot be parsed"}},
 		{name: "two-pem-blocks", csr: append(bytes.Clone(goodCSR), goodCSR...), reason: "Failed", contains: []string{"(InvalidCSR)", "exactly one"}},
-		{name: "bad-signature", csr: tamperCSRByte(t, goodCSR), reason: "Failed", contains: []string{"(BadCSRSignature)", "possession"}},
+		{name: "bad-signature", csr: tamperCSR(t, goodCSR, "good.bad.svc"), reason: "Failed", contains: []string{"(BadCSRSignature)", "possession"}},
 		{name: "rsa-1024", csr: csrWith(rsa1024, named), reason: "Failed", contains: []string{"(WeakKey)", "1024 bits"}},
 		{name: "ecdsa-p224", csr: csrWith(p224, named), reason: "Failed", contains: []string{"(WeakKey)", "P-224"}},
 		{name: "hash-ml-dsa-key", csr: csrPEM(withSPKI(t, csrDER, hashMLDSACert.RawSubjectPublicKeyInfo)), reason: "Failed", contains: []string{"(HashMLDSANotAllowed)", "RFC 9881"}},
@@ -253,19 +253,6 @@ func replaceInSequence(t *testing.T, seq, old, new []byte) []byte {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// tamperCSRByte flips a byte of the CSR's subject, so its signature no longer verifies.
-func tamperCSRByte(t *testing.T, csrPEM []byte) []byte {
-	t.Helper()
-	block, _ := pem.Decode(csrPEM)
-	der := bytes.Clone(block.Bytes)
-	i := bytes.Index(der, []byte("good.bad.svc"))
-	if i < 0 {
-		t.Fatal("the CSR does not contain its common name")
-	}
-	der[i] = 'G'
-	return pem.EncodeToMemory(&pem.Block{Type: block.Type, Bytes: der})
 }
 
 func p256(t *testing.T) *ecdsa.PrivateKey {

@@ -3,8 +3,6 @@ package localcluster_test
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -138,24 +136,20 @@ func (p *pqProcess) isLeader() bool {
 // ecdsaCSR is a PEM CSR for an ECDSA P-256 key with one DNS name.
 func ecdsaCSR(t *testing.T, dnsName string) []byte {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: dnsName}, DNSNames: []string{dnsName}}, key)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: dnsName}, DNSNames: []string{dnsName}}, p256(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
 }
 
-// request is a CertificateRequest for the PQClusterIssuer issuer.
+// request is a CertificateRequest for the PQClusterIssuer issuer, with cert-manager's default
+// usages.
 func request(namespace, name, issuer string, csrPEM []byte) *cmapi.CertificateRequest {
 	return &cmapi.CertificateRequest{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
 		Spec: cmapi.CertificateRequestSpec{
 			Request:   csrPEM,
-			Usages:    []cmapi.KeyUsage{cmapi.UsageDigitalSignature, cmapi.UsageServerAuth},
 			IssuerRef: cmmeta.IssuerReference{Group: v1alpha1.GroupVersion.Group, Kind: "PQClusterIssuer", Name: issuer},
 		},
 	}

@@ -2,6 +2,7 @@ package localcluster_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,6 +21,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -107,39 +109,35 @@ func TestHelmChart(t *testing.T) {
 
 	// 3. Minimal: without any one rule, a named step fails.
 	type ruleCase struct {
-		name    string
-		restore func()
-		remove  func()
-		step    string
+		name string
+		role client.Object
+		all  []rbacv1.PolicyRule // the role's rules, restored after the case
+		i    int                 // the rule taken away
 	}
 	var cases []ruleCase
-	for i, rule := range clusterRole.Rules {
-		cases = append(cases, ruleCase{
-			name: "ClusterRole " + ruleString(rule), step: ruleSteps[ruleKey(rule)],
-			remove:  func() { updateRules(t, c, clusterRole, slices.Delete(slices.Clone(clusterRole.Rules), i, i+1)) },
-			restore: func() { updateRules(t, c, clusterRole, clusterRole.Rules) },
-		})
+	for _, r := range []struct {
+		kind  string
+		role  client.Object
+		rules []rbacv1.PolicyRule
+	}{{"ClusterRole", clusterRole, slices.Clone(clusterRole.Rules)}, {"Role", leaseRole, slices.Clone(leaseRole.Rules)}} {
+		for i, rule := range r.rules {
+			cases = append(cases, ruleCase{name: r.kind + " " + ruleString(rule), role: r.role, all: r.rules, i: i})
+		}
 	}
-	for i, rule := range leaseRole.Rules {
-		cases = append(cases, ruleCase{
-			name: "Role " + ruleString(rule), step: ruleSteps[ruleKey(rule)],
-			remove:  func() { updateRules(t, c, leaseRole, slices.Delete(slices.Clone(leaseRole.Rules), i, i+1)) },
-			restore: func() { updateRules(t, c, leaseRole, leaseRole.Rules) },
-		})
-	}
-	for i, tc := range cases {
+	for n, tc := range cases {
 		t.Run("without "+tc.name, func(t *testing.T) {
-			if tc.step == "" {
+			step := ruleSteps[ruleKey(tc.all[tc.i])]
+			if step == "" {
 				t.Fatalf("no happy-path step is known to need %s: add it to ruleSteps, or drop the rule", tc.name)
 			}
-			tc.remove()
-			failed, why, stop := happyPath(t, pc, fmt.Sprintf("r%d", i), 5*time.Second)
+			setRules(t, c, tc.role, slices.Delete(slices.Clone(tc.all), tc.i, tc.i+1))
+			failed, why, stop := happyPath(t, pc, fmt.Sprintf("r%d", n), 5*time.Second)
 			// Restore first: a manager whose caches cannot sync does not stop until they do
 			// (controller-runtime v0.25's cache start ignores cancellation).
-			tc.restore()
+			setRules(t, c, tc.role, tc.all)
 			stop()
-			if failed != tc.step {
-				t.Fatalf("step %q failed (%s), want step %q to fail without %s", failed, why, tc.step, tc.name)
+			if failed != step {
+				t.Fatalf("step %q failed (%s), want step %q to fail without %s", failed, why, step, tc.name)
 			}
 			t.Logf("step %q failed as expected: %s", failed, why)
 		})
@@ -355,23 +353,16 @@ func canApprove(t *testing.T, c client.Client, resource, namespace, name string)
 	return false
 }
 
-func updateRules(t *testing.T, c client.Client, role client.Object, rules []rbacv1.PolicyRule) {
+// setRules replaces the rules of a Role or ClusterRole (a merge patch replaces the whole list).
+func setRules(t *testing.T, c client.Client, role client.Object, rules []rbacv1.PolicyRule) {
 	t.Helper()
-	switch r := role.(type) {
-	case *rbacv1.ClusterRole:
-		cur := &rbacv1.ClusterRole{}
-		getObj(t, c, client.ObjectKeyFromObject(r), cur)
-		cur.Rules = rules
-		if err := c.Update(t.Context(), cur); err != nil {
-			t.Fatal(err)
-		}
-	case *rbacv1.Role:
-		cur := &rbacv1.Role{}
-		getObj(t, c, client.ObjectKeyFromObject(r), cur)
-		cur.Rules = rules
-		if err := c.Update(t.Context(), cur); err != nil {
-			t.Fatal(err)
-		}
+	patch, err := json.Marshal(map[string]any{"rules": rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A copy takes the response, so the caller's object (and rules it holds) stays as it was.
+	if err := c.Patch(t.Context(), role.DeepCopyObject().(client.Object), client.RawPatch(types.MergePatchType, patch)); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -22,7 +22,7 @@ func TestPQIssuerWaitsForApproval(t *testing.T) {
 	pc.readyClusterIssuer(t, offlineRoot(t, "ML-DSA-65", "Approval Root"), "mesh-ca")
 
 	request := func(name string) *cmapi.CertificateRequest {
-		cr := meshRequest(ns, name, kubectlPQCSR(t, "--algorithm", "ECDSA-P256", "--common-name", name, "--dns", name+".approval.svc"))
+		cr := request(ns, name, "mesh-ca", kubectlPQCSR(t, "--algorithm", "ECDSA-P256", "--common-name", name, "--dns", name+".approval.svc"))
 		create(t, c, cr)
 		return cr
 	}

@@ -135,17 +135,6 @@ func kubectlPQCSR(t *testing.T, args ...string) []byte {
 	return readFile(t, filepath.Join(dir, "csr.pem"))
 }
 
-// meshRequest is a CertificateRequest for the PQClusterIssuer mesh-ca.
-func meshRequest(namespace, name string, csrPEM []byte) *cmapi.CertificateRequest {
-	return &cmapi.CertificateRequest{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
-		Spec: cmapi.CertificateRequestSpec{
-			Request:   csrPEM,
-			IssuerRef: cmmeta.IssuerReference{Group: v1alpha1.GroupVersion.Group, Kind: "PQClusterIssuer", Name: "mesh-ca"},
-		},
-	}
-}
-
 func pqClusterIssuer(name, secret string) *v1alpha1.PQClusterIssuer {
 	return &v1alpha1.PQClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.IssuerSpec{CASecretName: secret}}
 }

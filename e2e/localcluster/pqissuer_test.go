@@ -153,7 +153,7 @@ func TestPQIssuer(t *testing.T) {
 			}
 		}},
 		{"CertificateRequest with an ML-DSA-65 key from kubectl-pq csr: keyEncipherment dropped, the event says so", func(t *testing.T) {
-			cr := meshRequest(ns, "mldsa-client", kubectlPQCSR(t, "--algorithm", "ML-DSA-65", "--common-name", "web", "--uri", "spiffe://cluster.local/ns/demo/sa/web"))
+			cr := request(ns, "mldsa-client", "mesh-ca", kubectlPQCSR(t, "--algorithm", "ML-DSA-65", "--common-name", "web", "--uri", "spiffe://cluster.local/ns/demo/sa/web"))
 			cr.Spec.Duration = &metav1.Duration{Duration: 24 * time.Hour}
 			cr.Spec.Usages = []cmapi.KeyUsage{cmapi.UsageDigitalSignature, cmapi.UsageKeyEncipherment, cmapi.UsageClientAuth}
 			create(t, c, cr)
@@ -220,7 +220,7 @@ func TestPQIssuer(t *testing.T) {
 			issuedSecret(t, c, crt, "late.demo.svc")
 		}},
 		{"tampered CSR: Failed, naming the bad signature, in kubectl describe too", func(t *testing.T) {
-			cr := meshRequest(ns, "tampered", tamperCSR(t, kubectlPQCSR(t, "--algorithm", "ECDSA-P256", "--common-name", "mallory", "--dns", "mallory.demo.svc")))
+			cr := request(ns, "tampered", "mesh-ca", tamperCSR(t, kubectlPQCSR(t, "--algorithm", "ECDSA-P256", "--common-name", "mallory", "--dns", "mallory.demo.svc"), "mallory"))
 			create(t, c, cr)
 			waitRequest(t, c, cr, cmapi.CertificateRequestReasonFailed)
 			if cr.Status.FailureTime == nil || len(cr.Status.Certificate) != 0 {
@@ -317,18 +317,19 @@ func readyMessage(cr *cmapi.CertificateRequest) string {
 	return ""
 }
 
-// tamperCSR changes one byte of the CSR's subject, so its signature no longer verifies.
-func tamperCSR(t *testing.T, csrPEM []byte) []byte {
+// tamperCSR flips the case of the first letter of name in the CSR's subject, so its signature no
+// longer verifies.
+func tamperCSR(t *testing.T, csrPEM []byte, name string) []byte {
 	t.Helper()
 	block, _ := pem.Decode(csrPEM)
 	if block == nil {
 		t.Fatalf("no PEM in %q", csrPEM)
 	}
 	der := bytes.Clone(block.Bytes)
-	i := bytes.Index(der, []byte("mallory"))
+	i := bytes.Index(der, []byte(name))
 	if i < 0 {
-		t.Fatal("CSR does not contain the common name")
+		t.Fatalf("CSR does not contain %q", name)
 	}
-	der[i] = 'M'
+	der[i] ^= 'a' - 'A'
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
 }
