@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"k8s.io/client-go/rest"
@@ -40,6 +41,13 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, "pq-issuer:", err)
 		os.Exit(2)
+	}
+	// The heap is mostly the informer cache, which lives as long as the process; what the GC frees
+	// is decoded watch events. Go's default (GOGC=100) lets the heap grow to twice the cache before
+	// collecting; 50 keeps it near 1.5 times, for a little more GC CPU (docs/benchmarks.md). GOGC in
+	// the environment still decides when set.
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(50)
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.zap)))
 	log := ctrl.Log.WithName("setup")

@@ -1,8 +1,11 @@
 package controllers
 
 import (
+	"unique"
+
 	apiutil "github.com/cert-manager/cert-manager/pkg/api/util"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -13,7 +16,8 @@ import (
 
 // slimCertificateRequest keeps, of a finished request or one for another issuer, its name,
 // issuerRef and condition types, statuses and reasons (what the issuer index, the issuer watch and
-// isFinished read). A pending request for our issuers stays whole: it is what gets signed.
+// isFinished read), in a new object so that nothing else of the decoded one stays referenced. A
+// pending request for our issuers stays whole: it is what gets signed.
 func slimCertificateRequest(obj any) (any, error) {
 	cr, ok := obj.(*cmapi.CertificateRequest)
 	if !ok {
@@ -24,13 +28,24 @@ func slimCertificateRequest(obj any) (any, error) {
 	if ours && !finishedByCondition(cr) {
 		return cr, nil
 	}
-	cr.Annotations, cr.Labels, cr.OwnerReferences = nil, nil, nil
-	cr.Spec.Request = nil
-	cr.Status.Certificate, cr.Status.CA = nil, nil
-	for i := range cr.Status.Conditions {
-		cr.Status.Conditions[i].Message = ""
+	ref := cr.Spec.IssuerRef
+	slim := &cmapi.CertificateRequest{
+		TypeMeta: cr.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Name: cr.Name, Namespace: intern(cr.Namespace), UID: cr.UID,
+			ResourceVersion: cr.ResourceVersion},
+		Spec: cmapi.CertificateRequestSpec{IssuerRef: cmmeta.IssuerReference{
+			Name: intern(ref.Name), Kind: intern(ref.Kind), Group: intern(ref.Group)}},
+		Status: cmapi.CertificateRequestStatus{FailureTime: cr.Status.FailureTime},
 	}
-	return cr, nil
+	if len(cr.Status.Conditions) > 0 {
+		slim.Status.Conditions = make([]cmapi.CertificateRequestCondition, len(cr.Status.Conditions))
+		for i, c := range cr.Status.Conditions {
+			slim.Status.Conditions[i] = cmapi.CertificateRequestCondition{
+				Type: cmapi.CertificateRequestConditionType(intern(string(c.Type))), Status: cmmeta.ConditionStatus(intern(string(c.Status))),
+				Reason: intern(c.Reason)}
+		}
+	}
+	return slim, nil
 }
 
 // slimSecretMetadata keeps of a Secret's metadata what the issuer watch and the CA cache read:
@@ -41,9 +56,14 @@ func slimSecretMetadata(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
-	m.ObjectMeta = metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion}
+	m.ObjectMeta = metav1.ObjectMeta{Name: m.Name, Namespace: intern(m.Namespace), UID: m.UID, ResourceVersion: m.ResourceVersion}
+	m.APIVersion, m.Kind = intern(m.APIVersion), intern(m.Kind)
 	return m, nil
 }
+
+// intern shares one copy of strings that repeat across thousands of cached objects (namespaces,
+// issuer names, condition reasons): the decoder allocates each anew.
+func intern(s string) string { return unique.Make(s).Value() }
 
 // finishedByCondition is isFinished without looking at the certificate, so that a request whose
 // certificate the cache dropped still reads as finished.

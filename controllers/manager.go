@@ -49,16 +49,22 @@ func NewManager(ctx context.Context, cfg *rest.Config, opts ManagerOptions) (ctr
 	if err != nil {
 		return nil, err
 	}
-	// Managed fields are never read; requests and Secrets are slimmed to what is (cache_transform.go).
+	// Managed fields are never read; requests and Secrets are slimmed to what is (cache_transform.go),
+	// and only our issuers' requests are watched where the CRD allows it (request_selector.go).
 	secrets := cache.ByObject{Transform: slimSecretMetadata}
 	if opts.ClusterIssuersOnly {
 		// The chart grants Secret read only in this namespace; a cluster-wide watch would be refused.
 		secrets.Namespaces = map[string]cache.Config{opts.ClusterResourceNamespace: {}}
 	}
+	probe, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	requests := cache.ByObject{Transform: slimCertificateRequest, Field: requestFieldSelector(ctx, probe)}
 	cacheOpts := cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&cmapi.CertificateRequest{}: {Transform: slimCertificateRequest},
+			&cmapi.CertificateRequest{}: requests,
 			&corev1.Secret{}:            secrets,
 		},
 	}

@@ -83,8 +83,9 @@ func TestPQIssuerBinary(t *testing.T) {
 		}
 	}
 
-	// Logs are JSON lines (zap's production encoder), one of them the signing.
-	signed := false
+	// Logs are JSON lines (zap's production encoder), one of them the signing, one saying that the
+	// API server accepted the field selector on cert-manager's CRD, so only our requests are cached.
+	signed, selected := false, false
 	for sc := bufio.NewScanner(strings.NewReader(logs())); sc.Scan(); {
 		var entry map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &entry); err != nil {
@@ -93,9 +94,12 @@ func TestPQIssuerBinary(t *testing.T) {
 		if entry["msg"] == "CertificateRequest status changed" && entry["reason"] == cmapi.CertificateRequestReasonIssued {
 			signed = true
 		}
+		if entry["msg"] == "Watching only the CertificateRequests of pq-issuer's issuers" && entry["fieldSelector"] == "spec.issuerRef.group=pq-issuer.dev" {
+			selected = true
+		}
 	}
-	if !signed {
-		t.Errorf("no JSON log line for the signed request:\n%s", logs())
+	if !signed || !selected {
+		t.Errorf("no JSON log line for the signed request (%v) or the CertificateRequest field selector (%v):\n%s", signed, selected, logs())
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

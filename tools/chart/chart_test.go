@@ -207,6 +207,9 @@ func TestDefaults(t *testing.T) {
 	if c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
 		t.Errorf("resources %+v, want memory requests and limits", c.Resources)
 	}
+	if ref := envFrom(c, "GOMEMLIMIT"); ref == nil || ref.ResourceFieldRef == nil || ref.ResourceFieldRef.Resource != "limits.memory" {
+		t.Errorf("env %+v, want GOMEMLIMIT from limits.memory", c.Env)
+	}
 	if a := pod.Affinity; a == nil || a.PodAntiAffinity == nil || len(a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) != 1 {
 		t.Errorf("affinity %+v, want preferred pod anti-affinity", a)
 	}
@@ -299,6 +302,16 @@ func TestValues(t *testing.T) {
 					if find(objs, kind, "pq-issuer:approver") != nil {
 						t.Errorf("%s pq-issuer:approver rendered with approver.enabled=false", kind)
 					}
+				}
+			},
+		},
+		{
+			name: "no memory limit, no GOMEMLIMIT",
+			set:  []string{"resources.limits=null"},
+			check: func(t *testing.T, objs []object) {
+				c := decode[appsv1.Deployment](t, objs, "Deployment", "pq-issuer").Spec.Template.Spec.Containers[0]
+				if !c.Resources.Limits.Memory().IsZero() || envFrom(c, "GOMEMLIMIT") != nil {
+					t.Errorf("limits %v, env %+v: want neither", c.Resources.Limits, c.Env)
 				}
 			},
 		},
@@ -409,4 +422,14 @@ func TestBadValues(t *testing.T) {
 			}
 		})
 	}
+}
+
+// envFrom is where the container's environment variable name comes from, or nil when it has none.
+func envFrom(c corev1.Container, name string) *corev1.EnvVarSource {
+	for _, e := range c.Env {
+		if e.Name == name {
+			return e.ValueFrom
+		}
+	}
+	return nil
 }
