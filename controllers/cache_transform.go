@@ -9,8 +9,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// The controllers' cache holds every CertificateRequest and the metadata of every Secret of the
-// cluster: at 10,000 Certificates that is 10,000 requests of 10-20 KB (an ML-DSA-65 signature alone
+// The controllers' cache holds the CertificateRequests of pq-issuer's issuers (every request of the
+// cluster where the CRD refuses the field selector, request_selector.go) and the metadata of every
+// Secret: at 10,000 Certificates that is 10,000 requests of 10-20 KB (an ML-DSA-65 signature alone
 // is 3,309 bytes) and 20,000 Secrets carrying cert-manager's annotations. These transforms keep only
 // what the controllers read, so memory follows the number of objects, not their size.
 
