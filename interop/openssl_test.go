@@ -331,7 +331,7 @@ func TestRFC9881Vectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vectors := filepath.Join(root, "..", "shared", "vectors", "mldsa", "rfc9881-lamps-wg")
+	vectors := filepath.Join(root, "testdata", "vectors", "mldsa", "rfc9881-lamps-wg")
 	data := []byte("pq-issuer cross-implementation check")
 
 	type goSigned struct {

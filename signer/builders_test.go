@@ -14,14 +14,15 @@ import (
 	"time"
 )
 
-// vectors is ../shared/vectors/mldsa beside the repository, as CI lays it out.
-const vectors = "../../shared/vectors/mldsa"
+// vectors are the RFC 9881 and hackathon vectors kept in the repository (testdata/vectors/mldsa/README.md
+// says where each file comes from).
+const vectors = "../testdata/vectors/mldsa"
 
 func readVector(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(vectors, name))
 	if err != nil {
-		t.Fatalf("reading test vector %s (the repository expects ../shared beside it): %v", name, err)
+		t.Fatalf("reading test vector %s (testdata/vectors/mldsa in the repository): %v", name, err)
 	}
 	return b
 }

@@ -284,12 +284,12 @@ func mldsaLeaf(t *testing.T) (certPEM, keyPEM []byte) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), keyPEM
 }
 
-// readVector reads a file of ../shared/vectors/mldsa (DER files are returned as they are).
+// readVector reads a file of the repository's testdata/vectors/mldsa (DER files are returned as they are).
 func readVector(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "vectors", "mldsa", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "vectors", "mldsa", name))
 	if err != nil {
-		t.Fatalf("reading the shared test vectors (../shared beside the repository): %v", err)
+		t.Fatalf("reading the test vectors in testdata/vectors/mldsa: %v", err)
 	}
 	return b
 }
