@@ -441,6 +441,14 @@ func withMaxDuration(d time.Duration) issuerOption {
 	return func(i v1alpha1.Issuer) { i.GetSpec().MaxDuration = &metav1.Duration{Duration: d} }
 }
 
+func withPolicy(p *v1alpha1.IssuerPolicy) issuerOption {
+	return func(i v1alpha1.Issuer) { i.GetSpec().Policy = p }
+}
+
+func newNamespace(name string, labels map[string]string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+}
+
 func withGeneration(g int64) issuerOption {
 	return func(i v1alpha1.Issuer) { i.SetGeneration(g) }
 }

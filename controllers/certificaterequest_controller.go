@@ -166,7 +166,7 @@ func (r *CertificateRequestReconciler) sign(ctx context.Context, cr *cmapi.Certi
 	issuer, ca, err := r.readyIssuer(ctx, kind, cr)
 	var issued *signer.Issued
 	if err == nil {
-		issued, err = r.issue(cr, issuer, ca)
+		issued, err = r.issue(ctx, cr, kind, issuer, ca)
 	}
 
 	var permanentErr *PermanentError
@@ -222,23 +222,25 @@ func (r *CertificateRequestReconciler) readyIssuer(ctx context.Context, kind Iss
 	return issuer, ca, err
 }
 
-// issue builds the certificate template the way cert-manager's own issuers do and has the CA sign
-// it. Problems with the request are permanent.
-func (r *CertificateRequestReconciler) issue(cr *cmapi.CertificateRequest, issuer v1alpha1.Issuer, ca *signer.CA) (*signer.Issued, error) {
+// issue has the CA sign the request through the certificate builder, within the issuer's policy.
+// Problems with the request are permanent.
+func (r *CertificateRequestReconciler) issue(ctx context.Context, cr *cmapi.CertificateRequest, kind IssuerKind, issuer v1alpha1.Issuer, ca *signer.CA) (*signer.Issued, error) {
+	pol, err := policyOf(kind, issuer.GetSpec())
+	if err != nil { // the issuer is not Ready with such a policy: it changed since
+		return nil, pending("Waiting for %s %s: %v", kind.Name, issuer.GetName(), err)
+	}
+	if err := checkNamespace(ctx, r.Client, kind, issuer, cr.Namespace); err != nil {
+		return nil, err
+	}
 	csr, err := signer.ParseCSR(cr.Spec.Request)
 	if err != nil {
 		return nil, asPermanent(err, "the CSR in spec.request")
 	}
-	now := r.Clock.Now()
-	tmpl, err := templateFromRequest(cr, csr, now)
-	if err != nil {
-		return nil, permanent(string(signer.ReasonPolicyViolation), "%v", err)
+	req := signer.LeafRequest{CSR: csr, Namespace: cr.Namespace, IsCA: cr.Spec.IsCA, Duration: apiutil.DefaultCertDuration(cr.Spec.Duration)}
+	for _, u := range cr.Spec.Usages {
+		req.Usages = append(req.Usages, string(u))
 	}
-	req := signer.Request{Template: tmpl, PublicKey: csr.PublicKey}
-	if d := issuer.GetSpec().MaxDuration; d != nil {
-		req.MaxDuration = d.Duration
-	}
-	issued, err := ca.Sign(req, now)
+	issued, err := ca.Issue(req, pol, r.Clock.Now())
 	if err != nil {
 		return nil, asPermanent(err, "the request")
 	}

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -353,8 +354,8 @@ func TestCertificateRequestReconcile(t *testing.T) {
 				if leaf.IsCA {
 					t.Error("the leaf is a CA")
 				}
-				// cert-manager's default usages; an ECDSA key may keep keyEncipherment.
-				if want := x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment; leaf.KeyUsage != want {
+				// cert-manager's default usages, less keyEncipherment, which RFC 8813 forbids for ECDSA.
+				if want := x509.KeyUsageDigitalSignature; leaf.KeyUsage != want {
 					t.Errorf("key usage %v, want %v", leaf.KeyUsage, want)
 				}
 				// cert-manager's default duration, from the fake clock.
@@ -460,7 +461,7 @@ func TestCertificateRequestReconcile(t *testing.T) {
 			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
 				return approvedRequest(t, withDuration(48*time.Hour))
 			},
-			want:       wantCondition{"True", cmapi.CertificateRequestReasonIssued, []string{"Validity shortened to the issuer's maxDuration"}},
+			want:       wantCondition{"True", cmapi.CertificateRequestReasonIssued, []string{"Validity shortened to the issuer's maximum duration"}},
 			wantIssued: true,
 			check: func(t *testing.T, fx *crFixture, cr *cmapi.CertificateRequest, leaf *x509.Certificate) {
 				if got := leaf.NotAfter.Sub(leaf.NotBefore); got != time.Hour {
@@ -471,16 +472,16 @@ func TestCertificateRequestReconcile(t *testing.T) {
 		{
 			name: "duration within spec.maxDuration",
 			cluster: func(t *testing.T, fx *crFixture) []client.Object {
-				return pqIssuerWith(fx.ca, withMaxDuration(time.Hour))
+				return pqIssuerWith(fx.ca, withMaxDuration(2*time.Hour))
 			},
 			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
-				return approvedRequest(t, withDuration(30*time.Minute))
+				return approvedRequest(t, withDuration(90*time.Minute))
 			},
 			want:       wantCondition{"True", cmapi.CertificateRequestReasonIssued, nil},
 			wantIssued: true,
 			check: func(t *testing.T, fx *crFixture, cr *cmapi.CertificateRequest, leaf *x509.Certificate) {
-				if got := leaf.NotAfter.Sub(leaf.NotBefore); got != 30*time.Minute {
-					t.Errorf("validity %s, want the requested 30m", got)
+				if got := leaf.NotAfter.Sub(leaf.NotBefore); got != 90*time.Minute {
+					t.Errorf("validity %s, want the requested 90m", got)
 				}
 				if strings.Contains(requestReady(cr).Message, "shortened") {
 					t.Errorf("message %q says the validity was shortened", requestReady(cr).Message)
@@ -554,27 +555,76 @@ func TestCertificateRequestReconcile(t *testing.T) {
 			wantFailed: true,
 		},
 		{
-			name: "CSR asking for CA:TRUE without spec.isCA",
+			name: "CSR asking for CA:TRUE without spec.isCA gets a leaf: no CSR extension is copied",
 			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
 				return approvedRequest(t, withCSR(newCSRPEM(t, testkeys.New(t, "ECDSA-P256"), withCSRExtension(basicConstraintsCA(t)))))
 			},
-			want:       wantCondition{"False", cmapi.CertificateRequestReasonFailed, []string{"(PolicyViolation)", "IsCA true does not match"}},
-			wantFailed: true,
+			want:       wantCondition{"True", cmapi.CertificateRequestReasonIssued, nil},
+			wantIssued: true,
+			check: func(t *testing.T, fx *crFixture, cr *cmapi.CertificateRequest, leaf *x509.Certificate) {
+				if leaf.IsCA || !leaf.BasicConstraintsValid {
+					t.Errorf("isCA %v (basic constraints valid %v), want a leaf", leaf.IsCA, leaf.BasicConstraintsValid)
+				}
+			},
 		},
 		{
 			name: "unknown usage",
 			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
 				return approvedRequest(t, withUsages(cmapi.UsageDigitalSignature, "teleportation"))
 			},
-			want:       wantCondition{"False", cmapi.CertificateRequestReasonFailed, []string{"(PolicyViolation)", "unknown key usages", "teleportation"}},
+			want:       wantCondition{"False", cmapi.CertificateRequestReasonFailed, []string{"(PolicyViolation)", `unknown usage "teleportation"`}},
 			wantFailed: true,
+		},
+		{
+			name: "DNS name outside the issuer's policy",
+			cluster: func(t *testing.T, fx *crFixture) []client.Object {
+				return pqIssuerWith(fx.ca, withPolicy(&v1alpha1.IssuerPolicy{DNSNames: []string{"*.{namespace}.svc.cluster.local"}}))
+			},
+			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest { return approvedRequest(t) },
+			want: wantCondition{"False", cmapi.CertificateRequestReasonFailed, []string{"PQIssuer mesh cannot sign this request (PolicyViolation)",
+				`the DNS name "` + csrCommonName + `" is not allowed: it matches none of the issuer's policy.dnsNames ["*.{namespace}.svc.cluster.local"]`}},
+			wantFailed: true,
+		},
+		{
+			name: "DNS names within the issuer's policy",
+			cluster: func(t *testing.T, fx *crFixture) []client.Object {
+				return pqIssuerWith(fx.ca, withPolicy(&v1alpha1.IssuerPolicy{DNSNames: []string{"*.{namespace}.svc", "*.{namespace}.svc.cluster.local"}}))
+			},
+			request:    func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest { return approvedRequest(t) },
+			want:       wantCondition{"True", cmapi.CertificateRequestReasonIssued, nil},
+			wantIssued: true,
+		},
+		{
+			name: "namespace not selected by the PQClusterIssuer",
+			cluster: func(t *testing.T, fx *crFixture) []client.Object {
+				return append(pqClusterIssuerWith(fx.ca, withPolicy(&v1alpha1.IssuerPolicy{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"mesh": "on"}}})),
+					newNamespace(testNamespace, map[string]string{"mesh": "off"}))
+			},
+			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
+				return approvedRequest(t, withPQIssuerRef(PQClusterIssuerKind, issuerName))
+			},
+			want: wantCondition{"False", cmapi.CertificateRequestReasonFailed, []string{"(PolicyViolation)",
+				"namespace " + testNamespace + " is not selected by PQClusterIssuer mesh's spec.policy.namespaceSelector (mesh=on)"}},
+			wantFailed: true,
+		},
+		{
+			name: "namespace selected by the PQClusterIssuer",
+			cluster: func(t *testing.T, fx *crFixture) []client.Object {
+				return append(pqClusterIssuerWith(fx.ca, withPolicy(&v1alpha1.IssuerPolicy{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"mesh": "on"}}})),
+					newNamespace(testNamespace, map[string]string{"mesh": "on"}))
+			},
+			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
+				return approvedRequest(t, withPQIssuerRef(PQClusterIssuerKind, issuerName))
+			},
+			want:       wantCondition{"True", cmapi.CertificateRequestReasonIssued, nil},
+			wantIssued: true,
 		},
 		{
 			name: "zero duration",
 			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
 				return approvedRequest(t, withDuration(0))
 			},
-			want:       wantCondition{"False", cmapi.CertificateRequestReasonFailed, []string{"(PolicyViolation)", "validity is empty"}},
+			want:       wantCondition{"False", cmapi.CertificateRequestReasonFailed, []string{"(PolicyViolation)", "requested duration 0s is under the 1h0m0s minimum"}},
 			wantFailed: true,
 		},
 	}

@@ -92,10 +92,12 @@ func (r *IssuerReconciler) updateStatus(ctx context.Context, issuer v1alpha1.Iss
 		r.Metrics.expiry.delete(id)
 	}
 
-	if d := issuer.GetSpec().MaxDuration; d != nil && d.Duration <= 0 {
-		notReady(v1alpha1.ReasonInvalidSpec, fmt.Sprintf("spec.maxDuration %s is not positive: set a duration such as 720h, or remove it to let only the CA's expiry cap certificates", d.Duration))
+	pol, err := policyOf(r.Kind, issuer.GetSpec())
+	if err != nil {
+		notReady(v1alpha1.ReasonInvalidSpec, fmt.Sprintf("%v; fix the issuer's spec", err))
 		return ctrl.Result{}, nil
 	}
+	status.Names = namesOf(&pol)
 
 	key := r.Kind.secretKey(issuer, r.ClusterResourceNamespace)
 	if r.ClusterIssuersOnly && key.Namespace != r.ClusterResourceNamespace {

@@ -54,6 +54,7 @@ func TestIssuerReconcile(t *testing.T) {
 		secrets       func(t *testing.T, now time.Time, ns string) ([]client.Object, *testCA)
 		want          wantCondition
 		wantAlgorithm signer.Algorithm // set when Verified
+		wantNames     string           // status.names when Verified; default Unrestricted
 		wantRequeue   time.Duration    // when not Verified
 	}{
 		{
@@ -108,6 +109,36 @@ func TestIssuerReconcile(t *testing.T) {
 			},
 			want:          wantCondition{"True", v1alpha1.ReasonVerified, []string{"Test Intermediate ML-DSA-65"}},
 			wantAlgorithm: signer.MLDSA65,
+		},
+		{
+			name:          "PQClusterIssuer with a DNS name policy is verified and restricted",
+			kind:          PQClusterIssuerKind,
+			opts:          []issuerOption{withPolicy(&v1alpha1.IssuerPolicy{DNSNames: []string{"*.{namespace}.svc.cluster.local"}})},
+			secrets:       caIn(signer.MLDSA65),
+			want:          wantCondition{"True", v1alpha1.ReasonVerified, nil},
+			wantAlgorithm: signer.MLDSA65,
+			wantNames:     v1alpha1.NamesRestricted,
+		},
+		{
+			name:    "policy with an unknown usage is an invalid spec",
+			kind:    PQIssuerKind,
+			opts:    []issuerOption{withPolicy(&v1alpha1.IssuerPolicy{Usages: []string{"server auth", "teleportation"}})},
+			secrets: caIn(signer.MLDSA65),
+			want:    wantCondition{"False", v1alpha1.ReasonInvalidSpec, []string{`spec.policy.usages: unknown usage "teleportation"`, "fix the issuer's spec"}},
+		},
+		{
+			name:    "policy with a bad IP range is an invalid spec",
+			kind:    PQClusterIssuerKind,
+			opts:    []issuerOption{withPolicy(&v1alpha1.IssuerPolicy{IPRanges: []string{"10.0.0.0/33"}})},
+			secrets: caIn(signer.MLDSA65),
+			want:    wantCondition{"False", v1alpha1.ReasonInvalidSpec, []string{`spec.policy.ipRanges: "10.0.0.0/33" is not a CIDR range`}},
+		},
+		{
+			name:    "maxDuration under an hour is an invalid spec",
+			kind:    PQClusterIssuerKind,
+			opts:    []issuerOption{withMaxDuration(30 * time.Minute)},
+			secrets: caIn(signer.MLDSA65),
+			want:    wantCondition{"False", v1alpha1.ReasonInvalidSpec, []string{"spec.maxDuration 30m0s is under the 1h0m0s minimum"}},
 		},
 		{
 			name:          "PQIssuer with a positive maxDuration is verified",
@@ -325,6 +356,13 @@ func TestIssuerReconcile(t *testing.T) {
 						t.Errorf("%d %s series for an issuer that is not ready, want none", n, caExpiryMetric)
 					}
 					continue
+				}
+				wantNames := tc.wantNames
+				if wantNames == "" {
+					wantNames = v1alpha1.NamesUnrestricted
+				}
+				if status.Names != wantNames {
+					t.Errorf("status.names %q, want %q", status.Names, wantNames)
 				}
 				if status.Algorithm != string(tc.wantAlgorithm) {
 					t.Errorf("status.algorithm %q, want %s", status.Algorithm, tc.wantAlgorithm)

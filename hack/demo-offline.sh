@@ -24,9 +24,9 @@ step "Keys and CSRs for a server (ECDSA-P256) and a client (ML-DSA-65)"
 run "$pq" csr --algorithm ECDSA-P256 --common-name api.demo.svc --dns localhost --ip 127.0.0.1 --out-dir "$work/server"
 run "$pq" csr --algorithm ML-DSA-65 --common-name web --uri spiffe://cluster.local/ns/demo/sa/web --out-dir "$work/client"
 
-step "Sign both (cert-manager's default usages include key encipherment; watch the ML-DSA note)"
+step "Sign both (cert-manager's default usages include key encipherment; watch the notes: RFC 8813 for ECDSA, RFC 9881 for ML-DSA)"
 for who in server client; do
-  run "$pq" sign --ca-dir "$work/issuing" --csr "$work/$who/csr.pem" --duration 24h \
+  run "$pq" sign --ca-dir "$work/issuing" --csr "$work/$who/csr.pem" --duration 24h --namespace demo \
     --usages "digital signature,key encipherment,server auth,client auth" >"$work/$who/tls.crt"
 done
 

@@ -387,7 +387,7 @@ func issuePair(ca *signer.CA, kind leafKind, now time.Time) (leafPair, error) {
 }
 
 // issue goes the way a CertificateRequest does: key, CSR, signer checks,
-// template, signature.
+// the certificate builder, signature.
 func issue(ca *signer.CA, kind leafKind, cn string, server bool, now time.Time) (credential, error) {
 	key, err := kind.generate()
 	if err != nil {
@@ -406,11 +406,7 @@ func issue(ca *signer.CA, kind leafKind, cn string, server bool, now time.Time) 
 	if err != nil {
 		return credential{}, err
 	}
-	tmpl, err := signer.TemplateFromCSR(csr, time.Hour, signer.DefaultUsages(), now)
-	if err != nil {
-		return credential{}, err
-	}
-	issued, err := ca.Sign(signer.Request{Template: tmpl, PublicKey: csr.PublicKey}, now)
+	issued, err := ca.Issue(signer.LeafRequest{CSR: csr, Duration: time.Hour, Usages: signer.DefaultUsages()}, signer.Policy{}, now)
 	if err != nil {
 		return credential{}, err
 	}

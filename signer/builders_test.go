@@ -130,8 +130,8 @@ func csrPEM(t testing.TB, key crypto.Signer) []byte {
 	return derToPEM("CERTIFICATE REQUEST", csrDER(t, key))
 }
 
-// leafRequest is the happy-path signing request for key.
-func leafRequest(t testing.TB, key crypto.Signer, d time.Duration, usages ...string) Request {
+// leafRequest is the happy-path request for key, from namespace demo (its SPIFFE ID's).
+func leafRequest(t testing.TB, key crypto.Signer, d time.Duration, usages ...string) LeafRequest {
 	t.Helper()
 	csr, err := ParseCSR(csrPEM(t, key))
 	if err != nil {
@@ -140,11 +140,7 @@ func leafRequest(t testing.TB, key crypto.Signer, d time.Duration, usages ...str
 	if len(usages) == 0 {
 		usages = DefaultUsages()
 	}
-	tmpl, err := TemplateFromCSR(csr, d, usages, fixedNow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Request{Template: tmpl, PublicKey: csr.PublicKey}
+	return LeafRequest{CSR: csr, Namespace: "demo", Duration: d, Usages: usages}
 }
 
 // wantReason fails unless err is a signer error with reason want.

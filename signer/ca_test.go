@@ -50,7 +50,7 @@ func TestLoadCAVectors(t *testing.T) {
 // signsAndVerifies issues an ECDSA leaf and checks it chains with crypto/x509.
 func signsAndVerifies(t *testing.T, ca *CA) {
 	t.Helper()
-	iss, err := ca.Sign(leafRequest(t, testkeys.New(t, "ECDSA-P256"), time.Hour), fixedNow)
+	iss, err := ca.Issue(leafRequest(t, testkeys.New(t, "ECDSA-P256"), time.Hour), Policy{}, fixedNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestValidAt(t *testing.T) {
 func TestCAPublishedPEM(t *testing.T) {
 	root := newRoot(t, MLDSA87, 365*24*time.Hour)
 	inter, _, _ := newIntermediate(t, root, MLDSA65, 24*time.Hour)
-	iss, err := inter.Sign(leafRequest(t, testkeys.New(t, "Ed25519"), time.Hour), fixedNow)
+	iss, err := inter.Issue(leafRequest(t, testkeys.New(t, "Ed25519"), time.Hour), Policy{}, fixedNow)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,3 +113,16 @@ func spkiAlgorithmName(der []byte, pub crypto.PublicKey) string {
 	}
 	return fmt.Sprintf("%T", pub)
 }
+
+// keyFamily names the family of a key that checkPublicKey accepted.
+func keyFamily(pub crypto.PublicKey) KeyAlgorithm {
+	switch pub.(type) {
+	case *rsa.PublicKey:
+		return KeyRSA
+	case *ecdsa.PublicKey:
+		return KeyECDSA
+	case ed25519.PublicKey:
+		return KeyEd25519
+	}
+	return KeyMLDSA
+}

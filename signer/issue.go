@@ -2,33 +2,18 @@ package signer
 
 import (
 	"crypto"
-	"crypto/ed25519"
-	"crypto/mldsa"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 )
-
-// Request is what the CA is asked to sign.
-type Request struct {
-	// Template carries subject, SANs, key usages, isCA and validity, e.g.
-	// from cert-manager's pki.CertificateTemplateFromCertificateRequest or
-	// TemplateFromCSR. It is copied, never modified.
-	Template *x509.Certificate
-	// PublicKey is the subject's key, from a CSR checked by ParseCSR.
-	PublicKey crypto.PublicKey
-	// MaxDuration caps the validity; zero means only the CA's expiry caps it.
-	MaxDuration time.Duration
-	// AllowCA permits issuing CA certificates. Off by default: a workload
-	// issuer that mints sub-CAs lets any requester issue for any name.
-	AllowCA bool
-}
 
 // Cap says why NotAfter is earlier than requested.
 type Cap string
@@ -47,94 +32,33 @@ type Issued struct {
 	ChainPEM []byte
 	// CAPEM is the trust anchor (status.ca).
 	CAPEM []byte
-	// DroppedKeyUsages are the usages removed because the subject key can
-	// only sign (RFC 9881 §5 for ML-DSA, RFC 8410 §5 for Ed25519).
+	// DroppedKeyUsages are the usages removed because the subject key
+	// cannot serve them (see keyProfiles).
 	DroppedKeyUsages x509.KeyUsage
 	// Capped says whether and why NotAfter was shortened.
 	Capped Cap
 }
 
-// encipherUsages cannot apply to a signature-only key, which can neither
-// encipher nor agree keys.
-const encipherUsages = x509.KeyUsageKeyEncipherment | x509.KeyUsageDataEncipherment |
-	x509.KeyUsageKeyAgreement | x509.KeyUsageEncipherOnly | x509.KeyUsageDecipherOnly
-
-// signOnlyRule names the rule that forbids encipherUsages for pub's
-// algorithm, or "" when the algorithm may use them. cert-manager puts
-// "key encipherment" in its default usages whatever the key type.
-func signOnlyRule(pub crypto.PublicKey) string {
-	switch pub.(type) {
-	case *mldsa.PublicKey:
-		return "RFC 9881 §5 forbids it for ML-DSA keys, which only sign"
-	case ed25519.PublicKey:
-		return "RFC 8410 §5 forbids it for Ed25519 keys, which only sign"
-	}
-	return ""
-}
-
-// Sign issues a certificate for req, signed by the CA key with hedged
-// ML-DSA, and checks the result before returning it.
-func (ca *CA) Sign(req Request, now time.Time) (*Issued, error) {
-	if req.Template == nil {
-		return nil, errors.New("signer: request has no template")
-	}
-	if err := checkPublicKey(req.PublicKey, nil); err != nil {
-		return nil, err
-	}
-	tmpl := *req.Template
-	out := &Issued{}
-
-	if tmpl.IsCA && !req.AllowCA {
-		return nil, newError(ReasonPolicyViolation, "the request asks for a CA certificate (isCA: true), which this issuer does not sign")
-	}
-	// A leaf that names nobody authenticates nobody; cert-manager's pki helpers would sign it.
-	if !tmpl.IsCA && len(tmpl.DNSNames)+len(tmpl.IPAddresses)+len(tmpl.URIs)+len(tmpl.EmailAddresses) == 0 && tmpl.Subject.CommonName == "" {
-		return nil, newError(ReasonPolicyViolation, "the request names nobody: it has no common name and no DNS, IP, URI or email SAN; add the workload's names")
-	}
-	if tmpl.NotBefore.IsZero() {
-		tmpl.NotBefore = now
-	}
-	if !tmpl.NotAfter.After(tmpl.NotBefore) {
-		return nil, newError(ReasonPolicyViolation, "the requested validity is empty (notAfter %s is not after notBefore %s); request a positive duration",
-			tmpl.NotAfter.UTC().Format(time.RFC3339), tmpl.NotBefore.UTC().Format(time.RFC3339))
-	}
-	if tmpl.NotBefore.Before(ca.Certificate.NotBefore) {
-		tmpl.NotBefore = ca.Certificate.NotBefore
-	}
-	if req.MaxDuration > 0 {
-		if limit := tmpl.NotBefore.Add(req.MaxDuration); tmpl.NotAfter.After(limit) {
-			tmpl.NotAfter, out.Capped = limit, CapMaxDuration
-		}
-	}
-	if tmpl.NotAfter.After(ca.NotAfter) {
-		tmpl.NotAfter, out.Capped = ca.NotAfter, CapCAExpiry
-	}
-	if !tmpl.NotAfter.After(now) {
-		return nil, newError(ReasonPolicyViolation, "the certificate would already be expired (notAfter %s)", tmpl.NotAfter.UTC().Format(time.RFC3339))
-	}
-
-	if signOnlyRule(req.PublicKey) != "" {
-		out.DroppedKeyUsages = tmpl.KeyUsage & encipherUsages
-		tmpl.KeyUsage &^= encipherUsages
-	}
-
-	serial, err := randomSerial(rand.Reader)
+// Issue builds the certificate req asks for within pol (see build) and signs it with the CA key,
+// hedged ML-DSA; the result is parsed back and checked before it is returned. It is the only way
+// pq-issuer makes a leaf, whichever path the request came by.
+func (ca *CA) Issue(req LeafRequest, pol Policy, now time.Time) (*Issued, error) {
+	tmpl, out, err := ca.build(req, &pol, now)
 	if err != nil {
 		return nil, err
 	}
-	tmpl.SerialNumber = serial
-	ski, err := subjectKeyID(req.PublicKey)
-	if err != nil {
+	pub := req.CSR.PublicKey
+	if tmpl.SerialNumber, err = randomSerial(rand.Reader); err != nil {
 		return nil, err
 	}
-	tmpl.SubjectKeyId = ski
-	tmpl.AuthorityKeyId = nil // crypto/x509 takes it from the CA's SKI
-
-	der, err := x509.CreateCertificate(rand.Reader, &tmpl, ca.Certificate, req.PublicKey, ca.Key)
+	if tmpl.SubjectKeyId, err = subjectKeyID(pub); err != nil {
+		return nil, err
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Certificate, pub, ca.Key)
 	if err != nil {
 		return nil, fmt.Errorf("signing the certificate: %w", err)
 	}
-	cert, err := ca.checkIssued(der, &tmpl, req.PublicKey)
+	cert, err := ca.checkIssued(der, tmpl, pub)
 	if err != nil {
 		return nil, err
 	}
@@ -163,10 +87,25 @@ func (ca *CA) checkIssued(der []byte, tmpl *x509.Certificate, pub crypto.PublicK
 	case cert.SerialNumber.Cmp(tmpl.SerialNumber) != 0, !cert.NotAfter.Equal(tmpl.NotAfter.Truncate(time.Second)),
 		string(cert.RawIssuer) != string(ca.Certificate.RawSubject):
 		return nil, errors.New("signer: the issued certificate differs from its template")
-	case cert.KeyUsage&encipherUsages != 0 && signOnlyRule(cert.PublicKey) != "":
-		return nil, errors.New("signer: the issued certificate gives a signature-only key an encipherment usage")
+	case cert.KeyUsage&^profileOf(keyFamily(pub)).usages != 0, cert.IsCA, string(cert.RawSubject) != string(tmpl.RawSubject):
+		return nil, errors.New("signer: the issued certificate has a usage its key cannot serve, is a CA, or has another subject")
+	}
+	// Only the extensions the builder decides: no request can smuggle one in.
+	for _, ext := range cert.Extensions {
+		if !slices.ContainsFunc(leafExtensions, ext.Id.Equal) {
+			return nil, fmt.Errorf("signer: the issued certificate carries extension %s, which the builder never adds", ext.Id)
+		}
+		if ext.Id.Equal(oidSubjectAltName) && (len(tmpl.ExtraExtensions) != 1 || string(ext.Value) != string(tmpl.ExtraExtensions[0].Value)) {
+			return nil, errors.New("signer: the issued certificate's SANs differ from the ones built")
+		}
 	}
 	return cert, nil
+}
+
+// leafExtensions are the only extensions a leaf has: SKI, key usage, SAN, basic constraints, AKI
+// and extended key usage.
+var leafExtensions = []asn1.ObjectIdentifier{
+	{2, 5, 29, 14}, {2, 5, 29, 15}, oidSubjectAltName, {2, 5, 29, 19}, {2, 5, 29, 35}, {2, 5, 29, 37},
 }
 
 // randomSerial returns a positive serial with 128 bits of entropy (RFC 5280
@@ -214,11 +153,11 @@ func KeyUsageNames(ku x509.KeyUsage) []string {
 func (i *Issued) Notes() []string {
 	var notes []string
 	if i.DroppedKeyUsages != 0 {
-		notes = append(notes, fmt.Sprintf("Removed key usage %s: %s", strings.Join(KeyUsageNames(i.DroppedKeyUsages), ", "), signOnlyRule(i.Certificate.PublicKey)))
+		notes = append(notes, fmt.Sprintf("Removed key usage %s: %s", strings.Join(KeyUsageNames(i.DroppedKeyUsages), ", "), profileOf(keyFamily(i.Certificate.PublicKey)).rule))
 	}
 	switch i.Capped {
 	case CapMaxDuration:
-		notes = append(notes, fmt.Sprintf("Validity shortened to the issuer's maxDuration: notAfter %s", i.Certificate.NotAfter.UTC().Format(time.RFC3339)))
+		notes = append(notes, fmt.Sprintf("Validity shortened to the issuer's maximum duration: notAfter %s", i.Certificate.NotAfter.UTC().Format(time.RFC3339)))
 	case CapCAExpiry:
 		notes = append(notes, fmt.Sprintf("Validity shortened to the CA's expiry: notAfter %s; renew the CA soon", i.Certificate.NotAfter.UTC().Format(time.RFC3339)))
 	}

@@ -2,9 +2,13 @@ package signer
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"reflect"
+	"encoding/asn1"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,113 +16,361 @@ import (
 	"github.com/pq-issuer/pq-issuer/internal/testkeys"
 )
 
-func TestSign(t *testing.T) {
-	day := 24 * time.Hour
-	cas := map[Algorithm]*CA{}
-	for _, alg := range Algorithms() {
-		cas[alg] = newRoot(t, alg, 30*day)
+// gn is one GeneralName for a hand-made SAN extension.
+func gn(tag int, value string) asn1.RawValue {
+	return asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: tag, Bytes: []byte(value)}
+}
+
+// upn is a Microsoft UPN otherName, as cert-manager's otherNames writes it.
+func upn(t testing.TB, value string) asn1.RawValue {
+	der, err := asn1.MarshalWithParams(struct {
+		TypeID asn1.ObjectIdentifier
+		Value  string `asn1:"utf8,explicit,tag:0"`
+	}{oidUPN, value}, "tag:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	allUsages := []string{"digital signature", "key encipherment", "data encipherment", "key agreement", "server auth", "client auth"}
+	return asn1.RawValue{FullBytes: der}
+}
+
+var oidUPN = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 20, 2, 3}
+
+func sanExtension(t testing.TB, names ...asn1.RawValue) pkix.Extension {
+	v, err := asn1.Marshal(names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pkix.Extension{Id: oidSubjectAltName, Value: v}
+}
+
+// rawSubject encodes attributes in order, each in its own RDN, as cert-manager's literalSubject does.
+func rawSubject(t testing.TB, atvs ...attributeTypeAndValue) []byte {
+	rdns := make([]relativeDistinguishedNameSET, len(atvs))
+	for i, a := range atvs {
+		rdns[i] = relativeDistinguishedNameSET{a}
+	}
+	der, err := asn1.Marshal(rdns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+func attr(oid asn1.ObjectIdentifier, value string) attributeTypeAndValue {
+	return attributeTypeAndValue{Type: oid, Value: asn1.RawValue{Class: asn1.ClassUniversal, Tag: tagUTF8String, Bytes: []byte(value)}}
+}
+
+var (
+	oidCN = asn1.ObjectIdentifier{2, 5, 4, 3}
+	oidO  = asn1.ObjectIdentifier{2, 5, 4, 10}
+	oidOU = asn1.ObjectIdentifier{2, 5, 4, 11}
+)
+
+// customCSR makes a parsed CSR from a template the test shapes freely.
+func customCSR(t testing.TB, key crypto.Signer, tmpl *x509.CertificateRequest) *x509.CertificateRequest {
+	t.Helper()
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := ParseCSR(derToPEM("CERTIFICATE REQUEST", der))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return csr
+}
+
+func dnsCSR(t testing.TB, key crypto.Signer, names ...string) *x509.CertificateRequest {
+	gns := make([]asn1.RawValue, len(names))
+	for i, n := range names {
+		gns[i] = gn(sanDNS, n)
+	}
+	return customCSR(t, key, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t, gns...)}})
+}
+
+// TestIssue is the hostile-request table: what the builder does with each request, under which
+// policy. A case either issues (and its certificate is checked) or names the rule it broke.
+func TestIssue(t *testing.T) {
+	day := 24 * time.Hour
+	ca := newRoot(t, MLDSA65, 10*365*day)
+	short := newRoot(t, MLDSA44, 30*day)
+	ecdsa := testkeys.New(t, "ECDSA-P256")
+	all := []string{"digital signature", "key encipherment", "data encipherment", "key agreement", "content commitment", "server auth", "client auth"}
+	nameConstraints := pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 30}, Critical: true, Value: []byte{0x30, 0x00}}
+	smartcardEKU, _ := asn1.Marshal([]asn1.ObjectIdentifier{{1, 3, 6, 1, 4, 1, 311, 20, 2, 2}, {1, 3, 6, 1, 5, 2, 3, 4}})
+	keyCertSign, _ := asn1.Marshal(asn1.BitString{Bytes: []byte{0x06}, BitLength: 7})
+	many := make([]string, 101)
+	for i := range many {
+		many[i] = "n" + strings.Repeat("x", i%5) + "-" + string(rune('a'+i%26)) + ".demo.svc"
+	}
+	var subject17 []attributeTypeAndValue
+	for range 17 {
+		subject17 = append(subject17, attr(oidOU, "team"))
+	}
 
 	tests := []struct {
-		name       string
-		ca         Algorithm
-		leaf       string
-		duration   time.Duration
-		usages     []string
-		maxDur     time.Duration
-		isCA       bool
-		allowCA    bool
-		nameless   bool
+		name      string
+		ca        *CA
+		csr       *x509.CertificateRequest // default: the CN + DNS + SPIFFE request of leafRequest
+		key       string                   // default: ECDSA-P256
+		namespace string                   // default: demo
+		duration  time.Duration            // default: one day
+		usages    []string                 // default: digital signature, server auth, client auth
+		isCA      bool
+		policy    Policy
+
 		wantReason Reason
+		wantText   string // in the error, or in the notes when issued
 		wantKU     x509.KeyUsage
-		wantDrop   x509.KeyUsage
-		wantCap    Cap
+		wantEKU    []x509.ExtKeyUsage
 		wantValid  time.Duration
+		check      func(t *testing.T, c *x509.Certificate)
 	}{
-		{name: "ECDSA leaf under ML-DSA-44", ca: MLDSA44, leaf: "ECDSA-P256", duration: day, wantKU: x509.KeyUsageDigitalSignature, wantValid: day},
-		{name: "ECDSA leaf under ML-DSA-65", ca: MLDSA65, leaf: "ECDSA-P256", duration: day, wantKU: x509.KeyUsageDigitalSignature, wantValid: day},
-		{name: "ECDSA leaf under ML-DSA-87", ca: MLDSA87, leaf: "ECDSA-P256", duration: day, wantKU: x509.KeyUsageDigitalSignature, wantValid: day},
-		{name: "RSA leaf keeps key encipherment", ca: MLDSA65, leaf: "RSA-2048", duration: day, usages: allUsages,
-			wantKU: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment | x509.KeyUsageDataEncipherment | x509.KeyUsageKeyAgreement, wantValid: day},
-		{name: "ML-DSA leaf drops encipherment and agreement", ca: MLDSA65, leaf: "ML-DSA-65", duration: day, usages: allUsages,
-			wantKU: x509.KeyUsageDigitalSignature, wantDrop: x509.KeyUsageKeyEncipherment | x509.KeyUsageDataEncipherment | x509.KeyUsageKeyAgreement, wantValid: day},
-		{name: "Ed25519 leaf drops encipherment (RFC 8410)", ca: MLDSA44, leaf: "Ed25519", duration: day, usages: allUsages,
-			wantKU: x509.KeyUsageDigitalSignature, wantDrop: x509.KeyUsageKeyEncipherment | x509.KeyUsageDataEncipherment | x509.KeyUsageKeyAgreement, wantValid: day},
-		{name: "ML-DSA-87 leaf under ML-DSA-44", ca: MLDSA44, leaf: "ML-DSA-87", duration: day, wantKU: x509.KeyUsageDigitalSignature, wantValid: day},
-		{name: "capped at maxDuration", ca: MLDSA65, leaf: "Ed25519", duration: 10 * day, maxDur: day, wantKU: x509.KeyUsageDigitalSignature, wantCap: CapMaxDuration, wantValid: day},
-		{name: "capped at CA expiry", ca: MLDSA65, leaf: "Ed25519", duration: 90 * day, wantKU: x509.KeyUsageDigitalSignature, wantCap: CapCAExpiry, wantValid: 30 * day},
-		{name: "isCA refused", ca: MLDSA65, leaf: "ECDSA-P256", duration: day, isCA: true, wantReason: ReasonPolicyViolation},
-		{name: "isCA allowed by policy", ca: MLDSA65, leaf: "ECDSA-P256", duration: day, isCA: true, allowCA: true, wantKU: x509.KeyUsageDigitalSignature, wantValid: day},
-		{name: "negative duration", ca: MLDSA65, leaf: "ECDSA-P256", duration: -time.Hour, wantReason: ReasonPolicyViolation},
-		{name: "a leaf naming nobody", ca: MLDSA65, leaf: "ECDSA-P256", duration: day, nameless: true, wantReason: ReasonPolicyViolation},
+		// Usages by key type.
+		{name: "ECDSA drops key encipherment (RFC 8813)", usages: all, wantKU: x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment | x509.KeyUsageKeyAgreement,
+			wantEKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, wantText: "Removed key usage keyEncipherment, dataEncipherment: RFC 8813 §3"},
+		{name: "RSA drops key agreement", key: "RSA-2048", usages: all, wantKU: x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment | x509.KeyUsageKeyEncipherment | x509.KeyUsageDataEncipherment,
+			wantText: "Removed key usage keyAgreement: RFC 3279"},
+		{name: "Ed25519 only signs (RFC 8410)", key: "Ed25519", usages: all, wantKU: x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment, wantText: "RFC 8410 §5"},
+		{name: "ML-DSA only signs (RFC 9881)", key: "ML-DSA-65", usages: all, wantKU: x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment, wantText: "RFC 9881 §5"},
+		{name: "cert-manager's default usages on ECDSA", usages: nil, wantKU: x509.KeyUsageDigitalSignature, wantText: "Removed key usage keyEncipherment"},
+		{name: "keyCertSign on a leaf", usages: []string{"digital signature", "cert sign"}, wantReason: ReasonPolicyViolation, wantText: "keyCertSign on a leaf"},
+		{name: "unknown usage name", usages: []string{"smartcard logon"}, wantReason: ReasonPolicyViolation, wantText: `unknown usage "smartcard logon"`},
+		{name: "any EKU without policy", usages: []string{"digital signature", "any"}, wantReason: ReasonPolicyViolation, wantText: `usage "any"`},
+		{name: "any EKU allowed by policy", usages: []string{"digital signature", "any"}, policy: Policy{Usages: []string{"digital signature", "any"}},
+			wantKU: x509.KeyUsageDigitalSignature, wantEKU: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}},
+		{name: "usage outside policy", policy: Policy{Usages: []string{"digital signature", "server auth"}}, wantReason: ReasonPolicyViolation, wantText: `usage "client auth" is not allowed`},
+		{name: "CSR extensions never copied: EKU OIDs, name constraints, keyCertSign", csr: customCSR(t, ecdsa, &x509.CertificateRequest{
+			DNSNames: []string{"api.demo.svc"},
+			ExtraExtensions: []pkix.Extension{nameConstraints, {Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Value: smartcardEKU},
+				{Id: asn1.ObjectIdentifier{2, 5, 29, 15}, Critical: true, Value: keyCertSign}},
+		}), wantKU: x509.KeyUsageDigitalSignature, wantEKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+			check: func(t *testing.T, c *x509.Certificate) {
+				if len(c.Extensions) != 6 || len(c.UnknownExtKeyUsage) != 0 || len(c.PermittedDNSDomains)+len(c.ExcludedDNSDomains) != 0 || c.PermittedDNSDomainsCritical {
+					t.Fatalf("extensions %d, unknown EKUs %v, name constraints %v", len(c.Extensions), c.UnknownExtKeyUsage, c.PermittedDNSDomains)
+				}
+			}},
+		{name: "isCA", isCA: true, wantReason: ReasonPolicyViolation, wantText: "isCA: true"},
+
+		// SANs.
+		{name: "otherName without policy", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t, gn(sanDNS, "a.demo.svc"), upn(t, "alice@corp.example"))}}),
+			wantReason: ReasonPolicyViolation, wantText: "otherName SAN of type 1.3.6.1.4.1.311.20.2.3"},
+		{name: "otherName allowed by policy", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t, gn(sanDNS, "a.demo.svc"), upn(t, "alice@corp.example"))}}),
+			policy: Policy{OtherNames: []asn1.ObjectIdentifier{oidUPN}}, wantKU: x509.KeyUsageDigitalSignature,
+			check: func(t *testing.T, c *x509.Certificate) {
+				ext := extension(t, c, oidSubjectAltName)
+				if !bytes.Contains(ext.Value, []byte("alice@corp.example")) || !ext.Critical || len(c.DNSNames) != 1 {
+					t.Fatalf("SAN extension %x (critical %v), DNS %v", ext.Value, ext.Critical, c.DNSNames)
+				}
+			}},
+		{name: "directoryName SAN", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t, gn(sanDNS, "a.demo.svc"),
+			asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: sanDirectoryName, IsCompound: true, Bytes: rawSubject(t, attr(oidCN, "admin"))})}}),
+			wantReason: ReasonPolicyViolation, wantText: "directoryName SAN"},
+		{name: "registeredID SAN", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: sanRegisteredID, Bytes: []byte{0x2a, 0x03}})}}),
+			wantReason: ReasonPolicyViolation, wantText: "registeredID SAN"},
+		{name: "NUL in a DNS name", csr: dnsCSR(t, ecdsa, "api.demo.svc\x00.evil.example"), wantReason: ReasonPolicyViolation, wantText: "not an RFC 1123 host name"},
+		{name: "ESC in a DNS name", csr: dnsCSR(t, ecdsa, "api\x1b[31m.demo.svc"), wantReason: ReasonPolicyViolation, wantText: "not an RFC 1123 host name"},
+		{name: "wildcard in the leftmost label", csr: dnsCSR(t, ecdsa, "*.demo.svc"), wantKU: x509.KeyUsageDigitalSignature},
+		{name: "wildcard elsewhere", csr: dnsCSR(t, ecdsa, "api.*.svc"), wantReason: ReasonPolicyViolation, wantText: `label "*"`},
+		{name: "63-character label", csr: dnsCSR(t, ecdsa, strings.Repeat("a", 63)+".demo.svc"), wantKU: x509.KeyUsageDigitalSignature},
+		{name: "64-character label", csr: dnsCSR(t, ecdsa, strings.Repeat("a", 64)+".demo.svc"), wantReason: ReasonPolicyViolation, wantText: "RFC 1123"},
+		{name: "101 SANs", csr: dnsCSR(t, ecdsa, many...), wantReason: ReasonPolicyViolation, wantText: "more than 100 subject alternative names"},
+		{name: "SAN critical without subject", csr: dnsCSR(t, ecdsa, "api.demo.svc"), wantKU: x509.KeyUsageDigitalSignature,
+			check: func(t *testing.T, c *x509.Certificate) {
+				if !extension(t, c, oidSubjectAltName).Critical || len(c.Subject.Names) != 0 {
+					t.Fatal("the SAN extension of a subject-less leaf is not critical")
+				}
+			}},
+		{name: "IP and email", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t,
+			gn(sanIP, "\x0a\x01\x02\x03"), gn(sanEmail, "alice@example.com"))}}), wantKU: x509.KeyUsageDigitalSignature,
+			check: func(t *testing.T, c *x509.Certificate) {
+				if c.IPAddresses[0].String() != "10.1.2.3" || c.EmailAddresses[0] != "alice@example.com" {
+					t.Fatalf("IPs %v emails %v", c.IPAddresses, c.EmailAddresses)
+				}
+			}},
+
+		// SPIFFE.
+		{name: "several URIs with a SPIFFE ID", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t,
+			gn(sanURI, "spiffe://cluster.local/ns/demo/sa/api"), gn(sanURI, "https://api.demo.example"))}}), wantReason: ReasonPolicyViolation, wantText: "exactly one URI SAN"},
+		{name: "foreign namespace's SPIFFE ID", namespace: "other", wantReason: ReasonPolicyViolation, wantText: `does not name the request's namespace "other"`},
+		{name: "foreign namespace allowed by a cluster policy", namespace: "other", policy: Policy{SPIFFEAnyNamespace: true}, wantKU: x509.KeyUsageDigitalSignature},
+		{name: "other trust domain", policy: Policy{TrustDomain: "prod.example"}, wantReason: ReasonPolicyViolation, wantText: `this issuer's is "prod.example"`},
+		{name: "SPIFFE ID with a query", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t,
+			gn(sanURI, "spiffe://cluster.local/ns/demo/sa/api?x=1"))}}), wantReason: ReasonPolicyViolation, wantText: "it has a query"},
+		{name: "SPIFFE ID with a port", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t,
+			gn(sanURI, "spiffe://cluster.local:8443/ns/demo/sa/api"))}}), wantReason: ReasonPolicyViolation, wantText: "it has a port"},
+		{name: "SPIFFE ID without a path", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t,
+			gn(sanURI, "spiffe://cluster.local"))}}), wantReason: ReasonPolicyViolation, wantText: "the path is empty"},
+
+		// Subjects.
+		{name: "two common names", csr: customCSR(t, ecdsa, &x509.CertificateRequest{RawSubject: rawSubject(t, attr(oidCN, "a"), attr(oidCN, "b"))}),
+			wantReason: ReasonPolicyViolation, wantText: "more than one common name"},
+		{name: "O=system:masters", csr: customCSR(t, ecdsa, &x509.CertificateRequest{RawSubject: rawSubject(t, attr(oidCN, "kubernetes-admin"), attr(oidO, "system:masters"))}),
+			wantReason: ReasonPolicyViolation, wantText: `O "system:masters"`},
+		{name: "the CA's own subject", csr: customCSR(t, ecdsa, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "Test Root ML-DSA-65"}}),
+			wantReason: ReasonPolicyViolation, wantText: "subject of the CA"},
+		{name: "65-character common name", csr: customCSR(t, ecdsa, &x509.CertificateRequest{Subject: pkix.Name{CommonName: strings.Repeat("c", 65)}}),
+			wantReason: ReasonPolicyViolation, wantText: "CN has 65 characters"},
+		{name: "17 subject attributes", csr: customCSR(t, ecdsa, &x509.CertificateRequest{RawSubject: rawSubject(t, subject17...)}),
+			wantReason: ReasonPolicyViolation, wantText: "more than 16 attributes"},
+		{name: "unknown subject attribute", csr: customCSR(t, ecdsa, &x509.CertificateRequest{RawSubject: rawSubject(t, attr(oidCN, "a"), attr(asn1.ObjectIdentifier{1, 2, 3, 4}, "x"))}),
+			wantReason: ReasonPolicyViolation, wantText: "attribute of type 1.2.3.4"},
+		{name: "subject value not a string", csr: customCSR(t, ecdsa, &x509.CertificateRequest{RawSubject: rawSubject(t, attr(oidCN, "a"),
+			attributeTypeAndValue{Type: oidO, Value: asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagInteger, Bytes: []byte{1}}})}),
+			wantReason: ReasonPolicyViolation, wantText: "O is not a string"},
+		{name: "literal subject kept as written", csr: customCSR(t, ecdsa, &x509.CertificateRequest{RawSubject: rawSubject(t, attr(oidOU, "b"), attr(oidOU, "a"), attr(oidO, "corp"), attr(oidCN, "literal"))}),
+			wantKU: x509.KeyUsageDigitalSignature,
+			check: func(t *testing.T, c *x509.Certificate) {
+				var got []string
+				for _, n := range c.Subject.Names {
+					got = append(got, n.Value.(string))
+				}
+				if !slices.Equal(got, []string{"b", "a", "corp", "literal"}) || extension(t, c, oidSubjectAltName).Id != nil {
+					t.Fatalf("subject attributes %q, want b, a, corp, literal in that order and no SAN extension", got)
+				}
+			}},
+		{name: "a leaf naming nobody", csr: customCSR(t, ecdsa, &x509.CertificateRequest{Subject: pkix.Name{Organization: []string{"x"}}}),
+			wantReason: ReasonPolicyViolation, wantText: "names nobody"},
+
+		// Validity.
+		{name: "100 years capped at the default maximum", duration: 100 * 365 * day, wantKU: x509.KeyUsageDigitalSignature, wantValid: DefaultMaxDuration,
+			wantText: "Validity shortened to the issuer's maximum duration"},
+		{name: "capped at the policy's maximum", duration: 10 * day, policy: Policy{MaxDuration: day}, wantKU: x509.KeyUsageDigitalSignature, wantValid: day},
+		{name: "capped at the CA's expiry", ca: short, duration: 60 * day, wantKU: x509.KeyUsageDigitalSignature, wantValid: 30 * day, wantText: "the CA's expiry"},
+		{name: "sub-hour duration", duration: 59 * time.Minute, wantReason: ReasonPolicyViolation, wantText: "under the 1h0m0s minimum"},
+		{name: "fractional seconds truncated", duration: time.Hour + 1500*time.Millisecond, wantKU: x509.KeyUsageDigitalSignature, wantValid: time.Hour + time.Second},
+
+		// Issuer policy on names and keys.
+		{name: "DNS name in the namespace's pattern", csr: dnsCSR(t, ecdsa, "api.demo.svc.cluster.local"), policy: Policy{DNSNames: []string{"*.{namespace}.svc.cluster.local"}}, wantKU: x509.KeyUsageDigitalSignature},
+		{name: "DNS name of another namespace", csr: dnsCSR(t, ecdsa, "api.other.svc.cluster.local"), policy: Policy{DNSNames: []string{"*.{namespace}.svc.cluster.local"}},
+			wantReason: ReasonPolicyViolation, wantText: `"api.other.svc.cluster.local" is not allowed: it matches none of the issuer's policy.dnsNames`},
+		{name: "star matches one label only", csr: dnsCSR(t, ecdsa, "a.b.demo.svc.cluster.local"), policy: Policy{DNSNames: []string{"*.{namespace}.svc.cluster.local"}},
+			wantReason: ReasonPolicyViolation, wantText: "policy.dnsNames"},
+		{name: "restricted policy without URIs refuses a SPIFFE ID", policy: Policy{DNSNames: []string{"*.demo.svc", "*.demo.svc.cluster.local"}},
+			wantReason: ReasonPolicyViolation, wantText: "policy.uris is empty"},
+		{name: "restricted policy: common name repeating a SAN", policy: Policy{DNSNames: []string{"*.demo.svc", "*.demo.svc.cluster.local"}, URIs: []string{"spiffe://cluster.local/ns/{namespace}/sa/*"}},
+			wantKU: x509.KeyUsageDigitalSignature},
+		{name: "restricted policy: other common name", csr: customCSR(t, ecdsa, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "admin"}, DNSNames: []string{"api.demo.svc"}}),
+			policy: Policy{DNSNames: []string{"*.demo.svc"}}, wantReason: ReasonPolicyViolation, wantText: `common name "admin" is not allowed`},
+		{name: "IP in range", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t, gn(sanIP, "\x0a\x01\x02\x03"))}}),
+			policy: Policy{IPRanges: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, wantKU: x509.KeyUsageDigitalSignature},
+		{name: "IP out of range", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t, gn(sanIP, "\xc0\xa8\x01\x01"))}}),
+			policy: Policy{IPRanges: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, wantReason: ReasonPolicyViolation, wantText: `"192.168.1.1" is not allowed`},
+		{name: "key type outside policy", policy: Policy{KeyAlgorithms: []KeyAlgorithm{KeyMLDSA, KeyEd25519}}, wantReason: ReasonPolicyViolation, wantText: "allows only ML-DSA, Ed25519"},
+		{name: "RSA under the policy's minimum", key: "RSA-2048", policy: Policy{MinRSABits: 3072}, wantReason: ReasonPolicyViolation, wantText: "at least 3072"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ca := cas[tc.ca]
-			req := leafRequest(t, testkeys.New(t, tc.leaf), time.Hour, tc.usages...)
-			req.Template.NotAfter = req.Template.NotBefore.Add(tc.duration)
-			req.Template.IsCA = tc.isCA
-			if tc.nameless {
-				req.Template.Subject, req.Template.DNSNames, req.Template.URIs = pkix.Name{}, nil, nil
-				req.Template.IPAddresses, req.Template.EmailAddresses = nil, nil
+			c := tc.ca
+			if c == nil {
+				c = ca
 			}
-			req.MaxDuration, req.AllowCA = tc.maxDur, tc.allowCA
-			before := *req.Template
+			key := ecdsa
+			if tc.key != "" {
+				key = testkeys.New(t, tc.key)
+			}
+			req := leafRequest(t, key, day)
+			if tc.csr != nil {
+				req.CSR = tc.csr
+			}
+			if tc.namespace != "" {
+				req.Namespace = tc.namespace
+			}
+			if tc.duration != 0 {
+				req.Duration = tc.duration
+			}
+			if tc.usages != nil || strings.HasPrefix(tc.name, "cert-manager's default") {
+				req.Usages = tc.usages
+			}
+			req.IsCA = tc.isCA
 
-			iss, err := ca.Sign(req, fixedNow)
-			if !reflect.DeepEqual(before, *req.Template) {
-				t.Fatal("Sign modified the caller's template")
-			}
+			iss, err := c.Issue(req, tc.policy, fixedNow)
 			if tc.wantReason != "" {
 				wantReason(t, err, tc.wantReason)
+				if !strings.Contains(err.Error(), tc.wantText) {
+					t.Fatalf("error %q does not say %q", err, tc.wantText)
+				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := iss.Certificate
-			if c.KeyUsage != tc.wantKU || iss.DroppedKeyUsages != tc.wantDrop {
-				t.Fatalf("key usage %v dropped %v, want %v dropped %v", KeyUsageNames(c.KeyUsage), KeyUsageNames(iss.DroppedKeyUsages), KeyUsageNames(tc.wantKU), KeyUsageNames(tc.wantDrop))
+			cert := iss.Certificate
+			if cert.KeyUsage != tc.wantKU {
+				t.Fatalf("key usage %v, want %v", KeyUsageNames(cert.KeyUsage), KeyUsageNames(tc.wantKU))
 			}
-			if iss.Capped != tc.wantCap {
-				t.Fatalf("capped %q, want %q", iss.Capped, tc.wantCap)
+			if tc.wantEKU != nil && !slices.Equal(cert.ExtKeyUsage, tc.wantEKU) {
+				t.Fatalf("extended key usage %v, want %v", cert.ExtKeyUsage, tc.wantEKU)
 			}
-			if got := c.NotAfter.Sub(c.NotBefore); got.Round(time.Minute) != tc.wantValid.Round(time.Minute) {
-				t.Fatalf("validity %s, want %s", got, tc.wantValid)
+			if notes := strings.Join(iss.Notes(), "\n"); !strings.Contains(notes, tc.wantText) {
+				t.Fatalf("notes %q do not say %q", notes, tc.wantText)
 			}
-			if c.NotAfter.After(ca.NotAfter) {
-				t.Fatal("leaf outlives its CA")
+			want := tc.wantValid
+			if want == 0 {
+				want = req.Duration
 			}
-			if c.IsCA != tc.isCA || c.SignatureAlgorithm.String() != string(tc.ca) {
-				t.Fatalf("isCA %v signature %s", c.IsCA, c.SignatureAlgorithm)
+			if got := cert.NotAfter.Sub(cert.NotBefore); got != want {
+				t.Fatalf("validity %s, want %s", got, want)
 			}
-			if len(c.SubjectKeyId) != 20 || !bytes.Equal(c.AuthorityKeyId, ca.Certificate.SubjectKeyId) {
-				t.Fatalf("SKI %x AKI %x, CA SKI %x", c.SubjectKeyId, c.AuthorityKeyId, ca.Certificate.SubjectKeyId)
+			if cert.IsCA || !cert.BasicConstraintsValid || cert.SignatureAlgorithm.String() != string(c.Algorithm()) {
+				t.Fatalf("isCA %v, basic constraints %v, signature %s", cert.IsCA, cert.BasicConstraintsValid, cert.SignatureAlgorithm)
 			}
-			if c.URIs[0].String() != "spiffe://cluster.local/ns/demo/sa/api" || c.DNSNames[0] != "api.demo.svc" {
-				t.Fatalf("SANs %v %v", c.URIs, c.DNSNames)
+			if len(cert.SubjectKeyId) != 20 || !bytes.Equal(cert.AuthorityKeyId, c.Certificate.SubjectKeyId) {
+				t.Fatalf("SKI %x AKI %x, CA SKI %x", cert.SubjectKeyId, cert.AuthorityKeyId, c.Certificate.SubjectKeyId)
 			}
-			if err := c.CheckSignatureFrom(ca.Certificate); err != nil {
-				t.Fatalf("crypto/x509 rejects the signature: %v", err)
+			if !bytes.Equal(cert.RawSubject, req.CSR.RawSubject) {
+				t.Fatalf("subject %q, CSR's %q", cert.Subject, req.CSR.Subject)
+			}
+			if tc.check != nil {
+				tc.check(t, cert)
 			}
 			verifyChain(t, iss, fixedNow)
 		})
 	}
 }
 
-func TestSignSerials(t *testing.T) {
-	ca := newRoot(t, MLDSA44, time.Hour)
+// extension returns c's extension id, or a zero one.
+func extension(t *testing.T, c *x509.Certificate, id asn1.ObjectIdentifier) pkix.Extension {
+	t.Helper()
+	for _, e := range c.Extensions {
+		if e.Id.Equal(id) {
+			return e
+		}
+	}
+	return pkix.Extension{}
+}
+
+func TestIssueEveryCALevel(t *testing.T) {
+	for _, alg := range Algorithms() {
+		ca := newRoot(t, alg, 30*24*time.Hour)
+		for _, leaf := range []string{"ECDSA-P256", "RSA-2048", "Ed25519", "ML-DSA-44", "ML-DSA-87"} {
+			iss, err := ca.Issue(leafRequest(t, testkeys.New(t, leaf), time.Hour), Policy{}, fixedNow)
+			if err != nil {
+				t.Fatalf("CA %s, leaf %s: %v", alg, leaf, err)
+			}
+			if got := iss.Certificate.SignatureAlgorithm.String(); got != string(alg) {
+				t.Fatalf("CA %s, leaf %s: signature %s", alg, leaf, got)
+			}
+			if iss.Certificate.URIs[0].String() != "spiffe://cluster.local/ns/demo/sa/api" || iss.Certificate.DNSNames[0] != "api.demo.svc" {
+				t.Fatalf("SANs %v %v", iss.Certificate.URIs, iss.Certificate.DNSNames)
+			}
+			verifyChain(t, iss, fixedNow)
+		}
+	}
+}
+
+func TestIssueSerials(t *testing.T) {
+	ca := newRoot(t, MLDSA44, time.Hour*2)
 	seen := map[string]bool{}
 	minBits := 128
 	for range 200 {
-		iss, err := ca.Sign(leafRequest(t, testkeys.New(t, "Ed25519"), time.Minute), fixedNow)
+		iss, err := ca.Issue(leafRequest(t, testkeys.New(t, "Ed25519"), time.Hour), Policy{}, fixedNow)
 		if err != nil {
 			t.Fatal(err)
 		}
 		s := iss.Certificate.SerialNumber
-		if s.Sign() <= 0 || len(s.Bytes()) > 20 {
-			t.Fatalf("serial %x is not a positive integer of at most 20 octets", s)
+		if s.Sign() <= 0 || s.BitLen() > 128 {
+			t.Fatalf("serial %x is not a positive integer of at most 128 bits", s)
 		}
 		if seen[s.String()] {
 			t.Fatalf("serial %x issued twice", s)
@@ -132,17 +384,31 @@ func TestSignSerials(t *testing.T) {
 	}
 }
 
-func TestIssuedNotes(t *testing.T) {
-	ca := newRoot(t, MLDSA65, 24*time.Hour)
-	req := leafRequest(t, testkeys.New(t, "ML-DSA-65"), 48*time.Hour, "digital signature", "key encipherment", "server auth")
-	iss, err := ca.Sign(req, fixedNow)
-	if err != nil {
-		t.Fatal(err)
+func TestPolicyValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy Policy
+		want   string
+	}{
+		{name: "default", policy: Policy{}},
+		{name: "short maximum", policy: Policy{MaxDuration: time.Minute}, want: "maxDuration 1m0s is under"},
+		{name: "unknown usage", policy: Policy{Usages: []string{"netscape sgc"}}, want: `unknown usage "netscape sgc"`},
+		{name: "unknown key algorithm", policy: Policy{KeyAlgorithms: []KeyAlgorithm{"DSA"}}, want: `unknown "DSA"`},
+		{name: "RSA minimum too small", policy: Policy{MinRSABits: 1024}, want: "minRSAKeySize 1024"},
+		{name: "bad trust domain", policy: Policy{TrustDomain: "Cluster.Local"}, want: "not a SPIFFE trust domain"},
 	}
-	notes := strings.Join(iss.Notes(), "\n")
-	for _, want := range []string{"Removed key usage keyEncipherment", "RFC 9881 §5", "Validity shortened to the CA's expiry"} {
-		if !strings.Contains(notes, want) {
-			t.Fatalf("notes %q lack %q", notes, want)
-		}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.policy.Validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -5,8 +5,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// IssuerSpec is what PQIssuer and PQClusterIssuer share: where the CA lives and how long it may
-// sign for.
+// IssuerSpec is what PQIssuer and PQClusterIssuer share: where the CA lives and what it may sign.
 type IssuerSpec struct {
 	// CASecretName names a kubernetes.io/tls Secret: tls.crt is the ML-DSA CA certificate,
 	// optionally followed by its chain up to the root; tls.key its PKCS#8 private key in the RFC 9881
@@ -18,11 +17,101 @@ type IssuerSpec struct {
 	CASecretName string `json:"caSecretName"`
 
 	// MaxDuration caps the validity of the certificates this issuer signs, whatever duration a
-	// request asks for; a certificate never outlives the CA either. Unset: only the CA caps it.
+	// request asks for (the certificate is shortened, and the event says so); a certificate never
+	// outlives the CA either. Unset: 2160h, cert-manager's default duration. At least 1h.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 	MaxDuration *metav1.Duration `json:"maxDuration,omitempty"`
+
+	// Policy says which names, usages and keys the certificates of this issuer may carry. Unset:
+	// the default policy (see IssuerPolicy).
+	// +optional
+	Policy *IssuerPolicy `json:"policy,omitempty"`
+}
+
+// IssuerPolicy is what an issuer allows into the certificates it signs; a request outside it fails
+// with reason PolicyViolation, naming the value and the rule.
+//
+// With no name list set (dnsNames, uris, ipRanges, emails, commonNames) any DNS, IP, URI and email
+// name and any common name may be requested. Once one is set, the policy is restricted: every
+// requested name must match a pattern of its type, a type with no list is refused, and a common
+// name must match commonNames or repeat one of the request's names. Patterns: "{namespace}" is the
+// request's namespace, "*" any run of characters within one DNS label, one URI path segment, or the
+// part of an email before the "@".
+//
+// Whatever the policy: a SPIFFE ID (spiffe:// URI) must be in spiffe.trustDomain and name the
+// request's namespace (spiffe://<trust domain>/ns/<namespace>/...) unless a PQClusterIssuer sets
+// spiffe.allowAnyNamespace; subjects with Kubernetes' reserved "system:" names, CA certificates,
+// CA usages and the "any" usage (unless listed in usages) are refused.
+type IssuerPolicy struct {
+	// DNSNames are the DNS name patterns allowed, e.g. "*.{namespace}.svc.cluster.local".
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=253
+	DNSNames []string `json:"dnsNames,omitempty"`
+	// URIs are the URI patterns allowed, e.g. "spiffe://cluster.local/ns/{namespace}/sa/*".
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=2048
+	URIs []string `json:"uris,omitempty"`
+	// IPRanges are the CIDR ranges IP SANs must fall in, e.g. "10.0.0.0/8".
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=43
+	// +kubebuilder:validation:XValidation:rule="self.all(r, isCIDR(r))",message="every ipRanges entry must be a CIDR range such as 10.0.0.0/8"
+	IPRanges []string `json:"ipRanges,omitempty"`
+	// Emails are the email address patterns allowed, e.g. "*@example.com".
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=254
+	Emails []string `json:"emails,omitempty"`
+	// CommonNames are the common name patterns allowed besides a repeat of one of the request's
+	// names.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=64
+	CommonNames []string `json:"commonNames,omitempty"`
+	// OtherNames are the otherName SAN type OIDs a request may carry (cert-manager's otherNames),
+	// e.g. "1.3.6.1.4.1.311.20.2.3" for a Microsoft UPN. Never allowed by default.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:Pattern=`^[0-2](\.(0|[1-9][0-9]*))+$`
+	OtherNames []string `json:"otherNames,omitempty"`
+	// Usages are the cert-manager usages a request may ask for, e.g. "digital signature", "server
+	// auth", "client auth". Unset: every usage pq-issuer knows except "any".
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	Usages []string `json:"usages,omitempty"`
+	// KeyAlgorithms are the subject key types allowed. Unset: all of them.
+	// +optional
+	// +kubebuilder:validation:items:Enum=RSA;ECDSA;Ed25519;ML-DSA
+	KeyAlgorithms []string `json:"keyAlgorithms,omitempty"`
+	// MinRSAKeySize is the smallest RSA key allowed, in bits. Unset: 2048.
+	// +optional
+	// +kubebuilder:validation:Minimum=2048
+	// +kubebuilder:validation:Maximum=8192
+	MinRSAKeySize int `json:"minRSAKeySize,omitempty"`
+	// SPIFFE binds SPIFFE IDs to a trust domain and the request's namespace.
+	// +optional
+	SPIFFE *SPIFFEPolicy `json:"spiffe,omitempty"`
+	// NamespaceSelector limits a PQClusterIssuer to requests from the namespaces it selects. Unset:
+	// every namespace. A PQIssuer signs only for its own namespace and may not set it.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+}
+
+// SPIFFEPolicy says which SPIFFE IDs an issuer signs.
+type SPIFFEPolicy struct {
+	// TrustDomain is the only trust domain allowed. Unset: cluster.local.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^[a-z0-9._-]+$`
+	TrustDomain string `json:"trustDomain,omitempty"`
+	// AllowAnyNamespace lets a PQClusterIssuer sign SPIFFE IDs that name another namespace than the
+	// request's (for a central identity service). A PQIssuer may not set it.
+	// +optional
+	AllowAnyNamespace bool `json:"allowAnyNamespace,omitempty"`
 }
 
 // IssuerStatus reports whether the issuer can sign and with what.
@@ -41,7 +130,18 @@ type IssuerStatus struct {
 	// certificate this issuer signs is valid after it.
 	// +optional
 	CANotAfter *metav1.Time `json:"caNotAfter,omitempty"`
+
+	// Names is Restricted when spec.policy names which names may be requested, Unrestricted when
+	// any DNS, IP, URI and email name may be (shown by kubectl get -o wide).
+	// +optional
+	Names string `json:"names,omitempty"`
 }
+
+// Values of IssuerStatus.Names.
+const (
+	NamesRestricted   = "Restricted"
+	NamesUnrestricted = "Unrestricted"
+)
 
 // Issuer is what the controllers need of PQIssuer and PQClusterIssuer alike.
 // +kubebuilder:object:generate=false

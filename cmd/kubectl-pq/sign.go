@@ -14,10 +14,14 @@ const defaultLeafDuration = 90 * 24 * time.Hour
 func (c *cli) sign(args []string) error {
 	fs := newFlagSet("sign", `Usage: kubectl pq sign --ca-dir DIR --csr FILE [flags] > tls.crt
 
-Signs a CSR offline with the CA in DIR, with the same checks and policy as
-the pq-issuer controller: the CSR's signature must verify, and an ML-DSA
-subject key never gets keyEncipherment, dataEncipherment or keyAgreement
-(RFC 9881 §5). Prints the certificate followed by the CA's intermediates
+Signs a CSR offline with the CA in DIR through the same certificate builder
+as the pq-issuer controller, under an issuer's default policy: the CSR's
+signature must verify; only its subject (when every attribute is a plain
+string) and its DNS, IP, URI and email names reach the certificate, no other
+extension it asks for; a SPIFFE ID must be in trust domain cluster.local and
+name --namespace; usages a key cannot serve are dropped (an ML-DSA key never
+gets keyEncipherment, RFC 9881 §5); the validity is at least 1h and at most
+--max-duration. Prints the certificate followed by the CA's intermediates
 (PEM) on stdout and notes about anything adjusted on stderr. The trust
 anchor is the root: tls.crt of the root CA directory.
 `)
@@ -25,18 +29,20 @@ anchor is the root: tls.crt of the root CA directory.
 	csrPath := fs.String("csr", "", "CSR file (PEM), or - for standard input")
 	duration := fs.Duration("duration", defaultLeafDuration, "requested validity of the certificate")
 	usages := fs.String("usages", strings.Join(signer.DefaultUsages(), ","), "comma-separated cert-manager usages, e.g. \"digital signature,server auth,client auth\"")
-	maxDuration := fs.Duration("max-duration", 0, "cap the validity, as an issuer's spec.maxDuration does (0: only the CA's expiry caps it)")
+	maxDuration := fs.Duration("max-duration", signer.DefaultMaxDuration, "cap the validity, as an issuer's spec.maxDuration does")
+	namespace := fs.String("namespace", "", "the namespace the workload runs in, which a SPIFFE ID must name (spiffe://cluster.local/ns/NAMESPACE/...)")
 	if err := c.parse(fs, args, false); err != nil {
 		return err
 	}
 	if err := required(fs, "ca-dir", "csr"); err != nil {
 		return err
 	}
-	if *duration <= 0 {
-		return usagef("--duration %s is not positive", *duration)
+	if *duration < signer.MinDuration {
+		return usagef("--duration %s is under the %s minimum", *duration, signer.MinDuration)
 	}
-	if *maxDuration < 0 {
-		return usagef("--max-duration %s is negative", *maxDuration)
+	policy := signer.Policy{MaxDuration: *maxDuration}
+	if err := policy.Validate(); err != nil {
+		return usagef("--max-duration: %v", err)
 	}
 	usageNames := strings.Split(*usages, ",")
 	if _, _, err := signer.ParseUsages(usageNames); err != nil {
@@ -55,12 +61,8 @@ anchor is the root: tls.crt of the root CA directory.
 	if err != nil {
 		return fmt.Errorf("CSR %s: %w", *csrPath, err)
 	}
-	now := c.now()
-	tmpl, err := signer.TemplateFromCSR(csr, *duration, usageNames, now)
-	if err != nil {
-		return fmt.Errorf("CSR %s: %w", *csrPath, err)
-	}
-	issued, err := ca.Sign(signer.Request{Template: tmpl, PublicKey: csr.PublicKey, MaxDuration: *maxDuration}, now)
+	req := signer.LeafRequest{CSR: csr, Namespace: *namespace, Duration: *duration, Usages: usageNames}
+	issued, err := ca.Issue(req, policy, c.now())
 	if err != nil {
 		return fmt.Errorf("signing %s: %w", *csrPath, err)
 	}

@@ -103,7 +103,7 @@ func TestBadInputs(t *testing.T) {
 		{name: "no-names", csr: csrWith(p256(t), &x509.CertificateRequest{}), reason: "Failed", contains: []string{"(PolicyViolation)", "names nobody"}},
 		// Above maxDuration is not refused: like cert-manager's CA issuer at the CA's expiry, the
 		// validity is capped and the message says so.
-		{name: "duration-over-max", csr: goodCSR, mutate: func(cr *cmapi.CertificateRequest) { cr.Spec.Duration = &metav1.Duration{Duration: 48 * time.Hour} }, reason: "Issued", contains: []string{"maxDuration"}},
+		{name: "duration-over-max", csr: goodCSR, mutate: func(cr *cmapi.CertificateRequest) { cr.Spec.Duration = &metav1.Duration{Duration: 48 * time.Hour} }, reason: "Issued", contains: []string{"Validity shortened to the issuer's maximum duration"}},
 		{name: "issuer-missing", csr: goodCSR, mutate: func(cr *cmapi.CertificateRequest) { cr.Spec.IssuerRef.Name = "nobody" }, reason: "Pending", contains: []string{"PQClusterIssuer nobody", "does not exist"}},
 	}
 

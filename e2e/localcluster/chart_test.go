@@ -52,12 +52,15 @@ const (
 // necessary. The manager waits for its issuer and CertificateRequest caches (indexed) before it
 // runs for leader, so without list/watch on those it never becomes leader.
 var ruleSteps = map[string]string{
-	"coordination.k8s.io/leases":                 stepLeader,
-	"/events":                                    stepLeader,
-	"pq-issuer.dev/pqclusterissuers":             stepLeader,
-	"cert-manager.io/certificaterequests":        stepLeader,
-	"pq-issuer.dev/pqclusterissuers/status":      stepClusterIssuer,
-	"/secrets":                                   stepClusterIssuer,
+	"coordination.k8s.io/leases":            stepLeader,
+	"/events":                               stepLeader,
+	"pq-issuer.dev/pqclusterissuers":        stepLeader,
+	"cert-manager.io/certificaterequests":   stepLeader,
+	"pq-issuer.dev/pqclusterissuers/status": stepClusterIssuer,
+	"/secrets":                              stepClusterIssuer,
+	// controller-gen merges namespaces (read for a PQClusterIssuer's namespaceSelector) into the
+	// secrets rule: the same verbs.
+	"/namespaces": stepClusterIssuer,
 	"cert-manager.io/certificaterequests/status": stepIssued,
 	"events.k8s.io/events":                       stepEvent,
 }
