@@ -134,8 +134,8 @@ bench: ## Signing benchmarks; prints issue time / raw circl sign time per CA lev
 		awk '/issue\/raw-sign/ { for (i = 1; i <= NF; i++) if ($$i == "issue/raw-sign") printf "  %-60s %s\n", $$1, $$(i-1) }' $(BIN)/bench.txt
 
 .PHONY: fuzz
-fuzz: ## Run every fuzz target (signer, controllers) for FUZZTIME each (default 20s); crashers land in testdata/fuzz as seeds
-	@for pkg in ./signer ./controllers; do \
+fuzz: ## Run every fuzz target (signer, controllers, kubectl-pq) for FUZZTIME each (default 20s); crashers land in testdata/fuzz as seeds
+	@for pkg in ./signer ./controllers ./cmd/kubectl-pq; do \
 		for t in $$(go test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "== $$pkg $$t"; go test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \

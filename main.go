@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -30,6 +31,7 @@ type options struct {
 	clusterResourceNamespace string
 	clusterIssuersOnly       bool
 	maxConcurrentReconciles  int
+	maxRetryDuration         time.Duration
 	zap                      zap.Options
 }
 
@@ -66,7 +68,7 @@ func parseFlags(args []string, output *os.File) (options, error) {
 	var opts options
 	fs := flag.NewFlagSet("pq-issuer", flag.ContinueOnError)
 	fs.SetOutput(output)
-	fs.StringVar(&opts.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 turns it off")
+	fs.StringVar(&opts.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint (HTTPS, for clients RBAC lets get /metrics); 0 turns it off")
 	fs.StringVar(&opts.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints")
 	fs.StringVar(&opts.pprofAddr, "pprof-bind-address", "", "Address of /debug/pprof, for profiling; empty turns it off")
 	fs.BoolVar(&opts.leaderElect, "leader-elect", true, "Elect a leader, so that of several replicas only one signs")
@@ -74,6 +76,8 @@ func parseFlags(args []string, output *os.File) (options, error) {
 	fs.StringVar(&opts.clusterResourceNamespace, "cluster-resource-namespace", "", "Where PQClusterIssuers' CA Secrets live (default: --namespace)")
 	fs.BoolVar(&opts.clusterIssuersOnly, "cluster-issuers-only", false, "Read Secrets only in --cluster-resource-namespace (for RBAC that grants no more); PQIssuers elsewhere are reported not Ready")
 	fs.IntVar(&opts.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "CertificateRequests signed in parallel")
+	fs.DurationVar(&opts.maxRetryDuration, "max-retry-duration", controllers.DefaultMaxRetryDuration,
+		"How long after its creation a CertificateRequest that meets transient errors (API server, CA Secret reads) is retried before it is Failed")
 	opts.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return opts, err
@@ -92,6 +96,9 @@ func parseFlags(args []string, output *os.File) (options, error) {
 	}
 	if opts.maxConcurrentReconciles < 1 {
 		return opts, fmt.Errorf("--max-concurrent-reconciles must be at least 1, not %d", opts.maxConcurrentReconciles)
+	}
+	if opts.maxRetryDuration <= 0 {
+		return opts, fmt.Errorf("--max-retry-duration must be positive, not %s", opts.maxRetryDuration)
 	}
 	return opts, nil
 }
@@ -120,6 +127,7 @@ func run(cfg *rest.Config, opts options) error {
 			ClusterResourceNamespace: opts.clusterResourceNamespace,
 			ClusterIssuersOnly:       opts.clusterIssuersOnly,
 			MaxConcurrentReconciles:  opts.maxConcurrentReconciles,
+			MaxRetryDuration:         opts.maxRetryDuration,
 			Metrics:                  m,
 		},
 		MetricsBindAddress:      opts.metricsAddr,
@@ -133,6 +141,6 @@ func run(cfg *rest.Config, opts options) error {
 	}
 	ctrl.Log.WithName("setup").Info("Starting pq-issuer", "clusterResourceNamespace", opts.clusterResourceNamespace,
 		"clusterIssuersOnly", opts.clusterIssuersOnly, "leaderElection", opts.leaderElect, "namespace", opts.namespace,
-		"maxConcurrentReconciles", opts.maxConcurrentReconciles)
+		"maxConcurrentReconciles", opts.maxConcurrentReconciles, "maxRetryDuration", opts.maxRetryDuration)
 	return mgr.Start(ctx)
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -16,22 +17,32 @@ func TestParseFlags(t *testing.T) {
 	}{
 		{
 			name: "in a pod: both namespaces default to the pod's", podNamespace: "pq-issuer",
-			want: options{namespace: "pq-issuer", clusterResourceNamespace: "pq-issuer", leaderElect: true, maxConcurrentReconciles: 4},
+			want: options{namespace: "pq-issuer", clusterResourceNamespace: "pq-issuer", leaderElect: true, maxConcurrentReconciles: 4, maxRetryDuration: time.Hour},
 		},
 		{
 			name: "cluster resource namespace set explicitly", podNamespace: "pq-issuer",
 			args: []string{"--cluster-resource-namespace=cert-manager", "--max-concurrent-reconciles=16"},
-			want: options{namespace: "pq-issuer", clusterResourceNamespace: "cert-manager", leaderElect: true, maxConcurrentReconciles: 16},
+			want: options{namespace: "pq-issuer", clusterResourceNamespace: "cert-manager", leaderElect: true, maxConcurrentReconciles: 16, maxRetryDuration: time.Hour},
 		},
 		{
 			name: "cluster issuers only", podNamespace: "pq-issuer",
 			args: []string{"--cluster-resource-namespace=cert-manager", "--cluster-issuers-only"},
-			want: options{namespace: "pq-issuer", clusterResourceNamespace: "cert-manager", clusterIssuersOnly: true, leaderElect: true, maxConcurrentReconciles: 4},
+			want: options{namespace: "pq-issuer", clusterResourceNamespace: "cert-manager", clusterIssuersOnly: true, leaderElect: true, maxConcurrentReconciles: 4, maxRetryDuration: time.Hour},
 		},
 		{
 			name: "outside a pod without leader election",
 			args: []string{"--cluster-resource-namespace=cert-manager", "--leader-elect=false"},
-			want: options{clusterResourceNamespace: "cert-manager", maxConcurrentReconciles: 4},
+			want: options{clusterResourceNamespace: "cert-manager", maxConcurrentReconciles: 4, maxRetryDuration: time.Hour},
+		},
+		{
+			name: "retry duration set", podNamespace: "pq-issuer",
+			args: []string{"--max-retry-duration=15m"},
+			want: options{namespace: "pq-issuer", clusterResourceNamespace: "pq-issuer", leaderElect: true, maxConcurrentReconciles: 4, maxRetryDuration: 15 * time.Minute},
+		},
+		{
+			name: "no retry duration", podNamespace: "pq-issuer",
+			args:    []string{"--max-retry-duration=0s"},
+			wantErr: "--max-retry-duration must be positive",
 		},
 		{
 			name:    "outside a pod, no cluster resource namespace",
@@ -71,7 +82,8 @@ func TestParseFlags(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got.namespace != tc.want.namespace || got.clusterResourceNamespace != tc.want.clusterResourceNamespace ||
-				got.clusterIssuersOnly != tc.want.clusterIssuersOnly || got.leaderElect != tc.want.leaderElect || got.maxConcurrentReconciles != tc.want.maxConcurrentReconciles {
+				got.clusterIssuersOnly != tc.want.clusterIssuersOnly || got.leaderElect != tc.want.leaderElect || got.maxConcurrentReconciles != tc.want.maxConcurrentReconciles ||
+				got.maxRetryDuration != tc.want.maxRetryDuration {
 				t.Errorf("parseFlags(%q) = %+v, want %+v", tc.args, got, tc.want)
 			}
 		})

@@ -42,6 +42,7 @@ const (
 	issuerName               = "mesh"
 	crName                   = "api-1"
 	testPendingRecheck       = 42 * time.Second
+	testMaxRetryDuration     = 30 * time.Minute
 )
 
 // ---------------------------------------------------------------------------
@@ -133,7 +134,7 @@ func newTestEnv(t testing.TB, clk *clocktesting.FakeClock, opts ...envOption) *t
 		Recorder: events.NewFakeRecorder(100),
 		Registry: reg,
 		Metrics:  m,
-		CAs:      &CASource{Metadata: c, API: c},
+		CAs:      &CASource{Metadata: caSecretCache{c}, API: c},
 	}
 }
 
@@ -146,9 +147,10 @@ func (e *testEnv) issuerReconciler(kind IssuerKind) *IssuerReconciler {
 
 func (e *testEnv) requestReconciler() *CertificateRequestReconciler {
 	return &CertificateRequestReconciler{
-		Client: e.Client, CAs: e.CAs, Recorder: e.Recorder, Clock: e.Clock, Metrics: e.Metrics,
+		Client: e.Client, APIReader: e.Client, CAs: e.CAs, Recorder: e.Recorder, Clock: e.Clock, Metrics: e.Metrics,
 		ClusterResourceNamespace: clusterResourceNamespace,
 		PendingRecheck:           testPendingRecheck,
+		MaxRetryDuration:         testMaxRetryDuration,
 	}
 }
 
@@ -376,12 +378,13 @@ func newECDSACAPEM(t testing.TB, now time.Time) (certPEM, keyPEM []byte) {
 
 type secretOption func(*corev1.Secret)
 
-// newSecret is a kubernetes.io/tls Secret; without options it is empty.
+// newSecret is a kubernetes.io/tls Secret marked as a CA Secret; without options it is empty.
 func newSecret(namespace, name string, opts ...secretOption) *corev1.Secret {
 	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
-		Type:       corev1.SecretTypeTLS,
-		Data:       map[string][]byte{},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name,
+			Labels: map[string]string{v1alpha1.CASecretLabel: v1alpha1.CASecretLabelValue}},
+		Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -402,6 +405,17 @@ func withTLS(certPEM, keyPEM []byte) secretOption {
 
 func withoutData(key string) secretOption {
 	return func(s *corev1.Secret) { delete(s.Data, key) }
+}
+
+// withLabel sets the CA Secret label to value, or removes it when value is "".
+func withLabel(value string) secretOption {
+	return func(s *corev1.Secret) {
+		if value == "" {
+			delete(s.Labels, v1alpha1.CASecretLabel)
+			return
+		}
+		s.Labels[v1alpha1.CASecretLabel] = value
+	}
 }
 
 // ---------------------------------------------------------------------------

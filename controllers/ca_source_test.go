@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,21 +13,42 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
 	"github.com/pq-issuer/pq-issuer/signer"
 )
 
-// countingReader counts the Gets that reach the API server.
+// countingReader counts the Gets that reach the API server: of whole Secrets (gets), and of metadata
+// only (metaGets).
 type countingReader struct {
 	client.Reader
-	gets int
+	gets, metaGets int
 }
 
 func (r *countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	r.gets++
+	if _, ok := obj.(*metav1.PartialObjectMetadata); ok {
+		r.metaGets++
+	} else {
+		r.gets++
+	}
 	return r.Reader.Get(ctx, key, obj, opts...)
+}
+
+// caSecretCache reads like the manager's cache: it holds only the Secrets secretCache selects.
+type caSecretCache struct{ client.Reader }
+
+func (r caSecretCache) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if err := r.Reader.Get(ctx, key, obj, opts...); err != nil {
+		return err
+	}
+	if !secretCache(Options{}).Label.Matches(labels.Set(obj.GetLabels())) {
+		return apierrors.NewNotFound(corev1.Resource("secrets"), key.Name)
+	}
+	return nil
 }
 
 // failingReader fails every read.
@@ -59,6 +81,71 @@ func TestCASourceLoad(t *testing.T) {
 			check: func(t *testing.T, ca *signer.CA, err error) {
 				if err != nil || ca == nil || ca.Algorithm() != signer.MLDSA65 {
 					t.Fatalf("Load = %v, %v; want the ML-DSA-65 CA", ca, err)
+				}
+			},
+		},
+		{
+			name: "marked Secret the cache does not hold yet: read from the API server",
+			objs: func(t *testing.T, now time.Time) []client.Object {
+				return []client.Object{newSecret(testNamespace, caSecret, withCAData(newRootCA(t, signer.MLDSA44, now, time.Hour)))}
+			},
+			source: func(t *testing.T, c client.Client) *CASource {
+				return &CASource{Metadata: newFakeClientBuilder(t).Build(), API: c}
+			},
+			check: func(t *testing.T, ca *signer.CA, err error) {
+				if err != nil || ca == nil || ca.Algorithm() != signer.MLDSA44 {
+					t.Fatalf("Load = %v, %v; want the ML-DSA-44 CA", ca, err)
+				}
+			},
+		},
+		{
+			name: "Secret without the label: SecretNotMarked, saying how to mark it",
+			objs: func(t *testing.T, now time.Time) []client.Object {
+				return []client.Object{newSecret(testNamespace, caSecret, withCAData(newRootCA(t, signer.MLDSA65, now, time.Hour)), withLabel(""))}
+			},
+			source: func(t *testing.T, c client.Client) *CASource {
+				return &CASource{Metadata: caSecretCache{c}, API: c}
+			},
+			check: func(t *testing.T, ca *signer.CA, err error) {
+				var caErr *CAError
+				if !errors.As(err, &caErr) || caErr.Reason != v1alpha1.ReasonSecretNotMarked || caErr.Secret != secretKey || ca != nil {
+					t.Fatalf("Load = %v, %v; want a CAError SecretNotMarked for %s", ca, err, secretKey)
+				}
+				for _, want := range []string{"Secret demo/ca: not marked as a CA Secret", "`kubectl label secret -n demo ca pq-issuer.dev/ca-secret=true`", "`kubectl pq ca secret` writes the label"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("message %q lacks %q", err, want)
+					}
+				}
+			},
+		},
+		{
+			name: "label with another value: SecretNotMarked",
+			objs: func(t *testing.T, now time.Time) []client.Object {
+				return []client.Object{newSecret(testNamespace, caSecret, withCAData(newRootCA(t, signer.MLDSA65, now, time.Hour)), withLabel("yes"))}
+			},
+			source: func(t *testing.T, c client.Client) *CASource {
+				return &CASource{Metadata: caSecretCache{c}, API: c}
+			},
+			check: func(t *testing.T, ca *signer.CA, err error) {
+				var caErr *CAError
+				if !errors.As(err, &caErr) || caErr.Reason != v1alpha1.ReasonSecretNotMarked {
+					t.Fatalf("Load error %v, want a CAError SecretNotMarked", err)
+				}
+			},
+		},
+		{
+			name: "label removed between the metadata and the data reads: SecretNotMarked",
+			objs: func(t *testing.T, now time.Time) []client.Object {
+				return []client.Object{newSecret(testNamespace, caSecret, withCAData(newRootCA(t, signer.MLDSA65, now, time.Hour)))}
+			},
+			source: func(t *testing.T, c client.Client) *CASource {
+				ca := newRootCA(t, signer.MLDSA65, time.Now(), time.Hour)
+				return &CASource{Metadata: c, API: newFakeClientBuilder(t).WithObjects(newSecret(testNamespace, caSecret, withCAData(ca), withLabel(""))).Build()}
+			},
+			check: func(t *testing.T, ca *signer.CA, err error) {
+				var caErr *CAError
+				if !errors.As(err, &caErr) || caErr.Reason != v1alpha1.ReasonSecretNotMarked || ca != nil {
+					t.Fatalf("Load = %v, %v; want a CAError SecretNotMarked", ca, err)
 				}
 			},
 		},
@@ -170,7 +257,7 @@ func TestCASourceCache(t *testing.T) {
 	key := types.NamespacedName{Namespace: testNamespace, Name: caSecret}
 	c := newFakeClientBuilder(t).WithObjects(newSecret(testNamespace, caSecret, withCAData(first))).Build()
 	api := &countingReader{Reader: c}
-	src := &CASource{Metadata: c, API: api}
+	src := &CASource{Metadata: caSecretCache{c}, API: api}
 
 	put := func(t *testing.T, opts ...secretOption) {
 		t.Helper()
@@ -179,7 +266,7 @@ func TestCASourceCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		fresh := newSecret(testNamespace, caSecret, opts...)
-		s.Data = fresh.Data
+		s.Data, s.Labels = fresh.Data, fresh.Labels
 		if err := c.Update(ctx, s); err != nil {
 			t.Fatal(err)
 		}
@@ -190,20 +277,29 @@ func TestCASourceCache(t *testing.T) {
 		change   func(t *testing.T)
 		wantAlg  signer.Algorithm // "" when Load must fail
 		wantErr  string
-		wantGets int // API reads so far
+		wantGets int // API reads of the Secret so far
+		// wantMetaGets counts the API reads of metadata so far: only of Secrets the cache lacks.
+		wantMetaGets int
 	}{
 		{name: "first load reads the Secret", wantAlg: signer.MLDSA65, wantGets: 1},
 		{name: "unchanged Secret comes from the cache", wantAlg: signer.MLDSA65, wantGets: 1},
 		{name: "later, still cached", change: func(t *testing.T) { clk.Step(24 * time.Hour) }, wantAlg: signer.MLDSA65, wantGets: 1},
 		{name: "rotated Secret is read again", change: func(t *testing.T) { put(t, withCAData(second)) }, wantAlg: signer.MLDSA87, wantGets: 2},
 		{name: "rotation cached in turn", wantAlg: signer.MLDSA87, wantGets: 2},
-		{name: "broken Secret is read and refused", change: func(t *testing.T) { put(t, withTLS(second.CertPEM, nil)) }, wantErr: "no tls.key", wantGets: 3},
-		{name: "fixed Secret is read again", change: func(t *testing.T) { put(t, withCAData(first)) }, wantAlg: signer.MLDSA65, wantGets: 4},
+		{
+			name:   "label removed: not marked, data not read",
+			change: func(t *testing.T) { put(t, withCAData(second), withLabel("")) },
+			// The cache drops the Secret; its metadata comes from the API server.
+			wantErr: "not marked as a CA Secret", wantGets: 2, wantMetaGets: 1,
+		},
+		{name: "label back: read again", change: func(t *testing.T) { put(t, withCAData(second)) }, wantAlg: signer.MLDSA87, wantGets: 3, wantMetaGets: 1},
+		{name: "broken Secret is read and refused", change: func(t *testing.T) { put(t, withTLS(second.CertPEM, nil)) }, wantErr: "no tls.key", wantGets: 4, wantMetaGets: 1},
+		{name: "fixed Secret is read again", change: func(t *testing.T) { put(t, withCAData(first)) }, wantAlg: signer.MLDSA65, wantGets: 5, wantMetaGets: 1},
 		{
 			name:   "cached CA checked at the new time",
 			change: func(t *testing.T) { clk.SetTime(first.NotAfter.Add(time.Second)) },
 			// The cached CA is not read again but is found expired.
-			wantErr: "expired at", wantGets: 4,
+			wantErr: "expired at", wantGets: 5, wantMetaGets: 1,
 		},
 		{
 			name: "deleted Secret is forgotten",
@@ -212,7 +308,7 @@ func TestCASourceCache(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			wantErr: "not found", wantGets: 4,
+			wantErr: "not found", wantGets: 5, wantMetaGets: 2,
 		},
 		{
 			name: "recreated Secret is read again",
@@ -221,7 +317,7 @@ func TestCASourceCache(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			wantAlg: signer.MLDSA87, wantGets: 5,
+			wantAlg: signer.MLDSA87, wantGets: 6, wantMetaGets: 2,
 		},
 	}
 	for _, step := range steps {
@@ -237,8 +333,9 @@ func TestCASourceCache(t *testing.T) {
 		case step.wantAlg == "" && (err == nil || !strings.Contains(err.Error(), step.wantErr)):
 			t.Errorf("%s: error %v, want one containing %q", step.name, err, step.wantErr)
 		}
-		if api.gets != step.wantGets {
-			t.Errorf("%s: %d reads of the Secret's data, want %d", step.name, api.gets, step.wantGets)
+		if api.gets != step.wantGets || api.metaGets != step.wantMetaGets {
+			t.Errorf("%s: %d reads of the Secret and %d of its metadata from the API server, want %d and %d",
+				step.name, api.gets, api.metaGets, step.wantGets, step.wantMetaGets)
 		}
 	}
 }
@@ -291,5 +388,69 @@ func TestNewMetrics(t *testing.T) {
 	}
 	if _, err := NewMetrics(reg); err == nil {
 		t.Error("registering the metrics twice with one registry succeeded")
+	}
+}
+
+// TestCAEviction follows the CA keys held in memory while issuers come, move to another Secret and
+// go: a CA stays while an issuer names it, and not a moment longer.
+func TestCAEviction(t *testing.T) {
+	clk := newTestClock(t)
+	ca := newRootCA(t, signer.MLDSA44, clk.Now(), 24*time.Hour)
+	first, second := types.NamespacedName{Namespace: testNamespace, Name: "first"}, types.NamespacedName{Namespace: testNamespace, Name: "second"}
+	env := newTestEnv(t, clk, withObjects(
+		newSecret(testNamespace, "ca-a", withCAData(ca)), newSecret(testNamespace, "ca-b", withCAData(ca)),
+		newPQIssuer(testNamespace, first.Name, withCASecretName("ca-a")), newPQIssuer(testNamespace, second.Name, withCASecretName("ca-a")),
+	))
+	loaded := func() []string {
+		env.CAs.mu.Lock()
+		defer env.CAs.mu.Unlock()
+		var names []string
+		for key := range env.CAs.loaded {
+			names = append(names, key.Name)
+		}
+		slices.Sort(names)
+		return names
+	}
+	reconcile := func(key types.NamespacedName) {
+		t.Helper()
+		if _, err := env.reconcileIssuer(t, PQIssuerKind, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	moveTo := func(key types.NamespacedName, secret string) {
+		t.Helper()
+		issuer := env.getIssuer(t, PQIssuerKind, key)
+		issuer.GetSpec().CASecretName = secret
+		if err := env.Client.Update(t.Context(), issuer); err != nil {
+			t.Fatal(err)
+		}
+		reconcile(key)
+	}
+	steps := []struct {
+		name string
+		do   func()
+		want []string
+	}{
+		{"both issuers name ca-a", func() { reconcile(first); reconcile(second) }, []string{"ca-a"}},
+		{"the first moves to ca-b; the second still names ca-a", func() { moveTo(first, "ca-b") }, []string{"ca-a", "ca-b"}},
+		{"the second moves to ca-b: nobody names ca-a", func() { moveTo(second, "ca-b") }, []string{"ca-b"}},
+		{"the second is deleted: the first still names ca-b", func() {
+			if err := env.Client.Delete(t.Context(), env.getIssuer(t, PQIssuerKind, second)); err != nil {
+				t.Fatal(err)
+			}
+			reconcile(second)
+		}, []string{"ca-b"}},
+		{"the first is deleted: no CA is held", func() {
+			if err := env.Client.Delete(t.Context(), env.getIssuer(t, PQIssuerKind, first)); err != nil {
+				t.Fatal(err)
+			}
+			reconcile(first)
+		}, nil},
+	}
+	for _, step := range steps {
+		step.do()
+		if got := loaded(); !slices.Equal(got, step.want) {
+			t.Fatalf("%s: CAs in memory %v, want %v", step.name, got, step.want)
+		}
 	}
 }

@@ -7,13 +7,15 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
 )
 
 // The controllers' cache holds the CertificateRequests of pq-issuer's issuers (every request of the
-// cluster where the CRD refuses the field selector, request_selector.go) and the metadata of every
-// Secret: at 10,000 Certificates that is 10,000 requests of 10-20 KB (an ML-DSA-65 signature alone
-// is 3,309 bytes) and 20,000 Secrets carrying cert-manager's annotations. These transforms keep only
-// what the controllers read, so memory follows the number of objects, not their size.
+// cluster where the CRD refuses the field selector, request_selector.go) and the metadata of CA
+// Secrets (manager.go's secretCache): at 10,000 Certificates that is 10,000 requests of 10-20 KB (an
+// ML-DSA-65 signature alone is 3,309 bytes) and a few Secrets. These transforms keep only what the
+// controllers read, so memory follows the number of objects, not their size.
 
 // slimCertificateRequest keeps, of a finished request or one for another issuer, its name,
 // issuerRef and condition types, statuses and reasons (what the issuer index, the issuer watch and
@@ -49,15 +51,19 @@ func slimCertificateRequest(obj any) (any, error) {
 	return slim, nil
 }
 
-// slimSecretMetadata keeps of a Secret's metadata what the issuer watch and the CA cache read:
-// name, namespace, UID and resourceVersion. A PQIssuer's CA Secret may be in any namespace, so all
-// Secrets are watched, most of them workload TLS Secrets with cert-manager's annotations.
+// slimSecretMetadata keeps of a CA Secret's metadata what the issuer watch and CASource read: name,
+// namespace, UID, resourceVersion and the CA Secret label, without the annotations and other labels
+// tools such as kubectl apply leave.
 func slimSecretMetadata(obj any) (any, error) {
 	m, ok := obj.(*metav1.PartialObjectMetadata)
 	if !ok {
 		return obj, nil
 	}
-	m.ObjectMeta = metav1.ObjectMeta{Name: m.Name, Namespace: intern(m.Namespace), UID: m.UID, ResourceVersion: m.ResourceVersion}
+	slim := metav1.ObjectMeta{Name: m.Name, Namespace: intern(m.Namespace), UID: m.UID, ResourceVersion: m.ResourceVersion}
+	if v, ok := m.Labels[v1alpha1.CASecretLabel]; ok {
+		slim.Labels = map[string]string{v1alpha1.CASecretLabel: intern(v)}
+	}
+	m.ObjectMeta = slim
 	m.APIVersion, m.Kind = intern(m.APIVersion), intern(m.Kind)
 	return m, nil
 }
@@ -69,7 +75,10 @@ func intern(s string) string { return unique.Make(s).Value() }
 // finishedByCondition is isFinished without looking at the certificate, so that a request whose
 // certificate the cache dropped still reads as finished.
 func finishedByCondition(cr *cmapi.CertificateRequest) bool {
-	if cr.Status.FailureTime != nil {
+	// InvalidRequest=True is a signer's verdict that the request can never be signed: cert-manager
+	// fails the issuance on it and its own issuers stop there. pq-issuer does the same: no signature,
+	// no status of its own over that verdict, no event.
+	if cr.Status.FailureTime != nil || apiutil.CertificateRequestHasInvalidRequest(cr) {
 		return true
 	}
 	ready := apiutil.GetCertificateRequestCondition(cr, cmapi.CertificateRequestConditionReady)

@@ -9,6 +9,8 @@ import (
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
+
+	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
 )
 
 func TestSlimCertificateRequest(t *testing.T) {
@@ -124,9 +126,9 @@ func TestSlimSecretMetadata(t *testing.T) {
 	in := &metav1.PartialObjectMetadata{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: metav1.ObjectMeta{
-			Namespace: testNamespace, Name: "api-tls", UID: "uid-1", ResourceVersion: "42", Generation: 3,
-			Labels:          map[string]string{"controller.cert-manager.io/fao": "true"},
-			Annotations:     map[string]string{cmapi.AltNamesAnnotationKey: "api.demo.svc", cmapi.IssuerNameAnnotationKey: "mesh-ca"},
+			Namespace: testNamespace, Name: "mesh-ca", UID: "uid-1", ResourceVersion: "42", Generation: 3,
+			Labels:          map[string]string{"controller.cert-manager.io/fao": "true", v1alpha1.CASecretLabel: "true"},
+			Annotations:     map[string]string{"kubectl.kubernetes.io/last-applied-configuration": `{"kind":"Secret"}`},
 			OwnerReferences: []metav1.OwnerReference{{Name: "api"}},
 			ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "cert-manager"}},
 		},
@@ -135,11 +137,12 @@ func TestSlimSecretMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := metav1.ObjectMeta{Namespace: testNamespace, Name: "api-tls", UID: "uid-1", ResourceVersion: "42"}
+	want := metav1.ObjectMeta{Namespace: testNamespace, Name: "mesh-ca", UID: "uid-1", ResourceVersion: "42",
+		Labels: map[string]string{v1alpha1.CASecretLabel: "true"}}
 	if m := got.(*metav1.PartialObjectMetadata); !reflect.DeepEqual(m.ObjectMeta, want) || m.Kind != "Secret" {
 		t.Errorf("got %+v, want only %+v", m, want)
 	}
-	tombstone := toolscache.DeletedFinalStateUnknown{Key: "demo/api-tls"}
+	tombstone := toolscache.DeletedFinalStateUnknown{Key: "demo/mesh-ca"}
 	if got, err := slimSecretMetadata(tombstone); err != nil || got != tombstone {
 		t.Errorf("got %v, %v; want the tombstone unchanged", got, err)
 	}

@@ -31,16 +31,24 @@ import (
 // CertificateRequestReconciler signs the approved cert-manager CertificateRequests whose issuerRef
 // names a PQIssuer or PQClusterIssuer, following cert-manager's external issuer contract.
 type CertificateRequestReconciler struct {
-	Client   client.Client
-	CAs      *CASource
-	Recorder events.EventRecorder
-	Clock    clock.PassiveClock
-	Metrics  *Metrics
+	// Client reads from the informer cache, which may lag behind the API server, and writes to it.
+	Client client.Client
+	// APIReader reads from the API server itself: after a status write conflicts, the cache may still
+	// hold the version that conflicted, and deciding on it again could issue a second certificate.
+	APIReader client.Reader
+	CAs       *CASource
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
+	Metrics   *Metrics
 	// ClusterResourceNamespace holds the Secrets of PQClusterIssuers.
 	ClusterResourceNamespace string
 	// PendingRecheck is how soon a request waiting for its issuer is looked at again, in case the
 	// issuer's change that would wake it is missed.
 	PendingRecheck time.Duration
+	// MaxRetryDuration bounds how long, from the request's creation, a transient error (not a
+	// PermanentError, PendingError or IssuerError) is retried with backoff; the first attempt
+	// after it fails the request for good, as issuer-lib's MaxRetryDuration does.
+	MaxRetryDuration time.Duration
 }
 
 // +kubebuilder:rbac:groups=cert-manager.io,resources=certificaterequests,verbs=get;list;watch
@@ -98,14 +106,16 @@ func (r *CertificateRequestReconciler) Reconcile(ctx context.Context, req reconc
 }
 
 // write applies out to the request's status. A conflict (another writer changed the request) is
-// retried on the latest version, unless that version is finished: then it already has its
-// certificate or failure, and out is dropped, so a request is never issued twice. It reports
-// whether the Ready condition changed.
+// retried on the latest version, read from the API server: the cache may still hold the version
+// that conflicted, which would conflict again until the retries run out, and the request would be
+// signed again on the next reconcile. A finished latest version already has its certificate or
+// failure, and out is dropped, so a request is never issued twice. Otherwise out, decided on a spec
+// that cannot change, is applied to it. It reports whether the Ready condition changed.
 func (r *CertificateRequestReconciler) write(ctx context.Context, cr *cmapi.CertificateRequest, out *outcome) (bool, error) {
-	readyChanged := false
+	readyChanged, conflicted := false, false
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if cr.ResourceVersion == "" { // a conflict emptied it: read the latest version
-			if err := r.Client.Get(ctx, client.ObjectKeyFromObject(cr), cr); err != nil {
+		if conflicted {
+			if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cr), cr); err != nil {
 				return err
 			}
 			if isFinished(cr) {
@@ -119,9 +129,7 @@ func (r *CertificateRequestReconciler) write(ctx context.Context, cr *cmapi.Cert
 			return nil
 		}
 		err := r.Client.Status().Patch(ctx, cr, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
-		if apierrors.IsConflict(err) {
-			cr.ResourceVersion = ""
-		}
+		conflicted = apierrors.IsConflict(err)
 		return err
 	})
 	if apierrors.IsNotFound(err) {
@@ -191,6 +199,16 @@ func (r *CertificateRequestReconciler) sign(ctx context.Context, cr *cmapi.Certi
 		return &outcome{status: cmmeta.ConditionFalse, reason: cmapi.CertificateRequestReasonPending,
 			message: fmt.Sprintf("%s cannot sign now: %v", ref, issuerErr.Err), requeueAfter: r.PendingRecheck}
 	}
+	// Anything else is transient and retried with backoff, but, as in issuer-lib, only for
+	// MaxRetryDuration from the request's creation: an error that outlives it is not going away
+	// by itself. Waiting for an issuer (above) has no bound: fixing the issuer is what it waits for.
+	// Counting from creation, a request that waited longer than the bound fails on its first
+	// transient error; cert-manager then retries the Certificate with a fresh request.
+	if age := r.Clock.Since(cr.CreationTimestamp.Time); age > r.MaxRetryDuration {
+		return &outcome{status: cmmeta.ConditionFalse, reason: cmapi.CertificateRequestReasonFailed, failed: true,
+			message: fmt.Sprintf("Signing with %s failed %s after the request was created, past the controller's --max-retry-duration %s, so it is not retried; the last error: %v. "+
+				"Fix the cause: cert-manager's next attempt for the Certificate creates a new request", ref, age.Round(time.Second), r.MaxRetryDuration, err)}
+	}
 	return &outcome{status: cmmeta.ConditionFalse, reason: cmapi.CertificateRequestReasonPending,
 		message: fmt.Sprintf("Signing with %s failed and will be retried: %v", ref, err), err: err}
 }
@@ -225,7 +243,7 @@ func (r *CertificateRequestReconciler) readyIssuer(ctx context.Context, kind Iss
 // issue has the CA sign the request through the certificate builder, within the issuer's policy.
 // Problems with the request are permanent.
 func (r *CertificateRequestReconciler) issue(ctx context.Context, cr *cmapi.CertificateRequest, kind IssuerKind, issuer v1alpha1.Issuer, ca *signer.CA) (*signer.Issued, error) {
-	pol, err := policyOf(kind, issuer.GetSpec())
+	pol, err := issuer.GetSpec().SignerPolicy(kind.ClusterScoped)
 	if err != nil { // the issuer is not Ready with such a policy: it changed since
 		return nil, pending("Waiting for %s %s: %v", kind.Name, issuer.GetName(), err)
 	}
@@ -234,7 +252,7 @@ func (r *CertificateRequestReconciler) issue(ctx context.Context, cr *cmapi.Cert
 	}
 	csr, err := signer.ParseCSR(cr.Spec.Request)
 	if err != nil {
-		return nil, asPermanent(err, "the CSR in spec.request")
+		return nil, asPermanent(fmt.Errorf("the CSR in spec.request: %w", err))
 	}
 	req := signer.LeafRequest{CSR: csr, Namespace: cr.Namespace, IsCA: cr.Spec.IsCA, Duration: apiutil.DefaultCertDuration(cr.Spec.Duration)}
 	for _, u := range cr.Spec.Usages {
@@ -242,15 +260,15 @@ func (r *CertificateRequestReconciler) issue(ctx context.Context, cr *cmapi.Cert
 	}
 	issued, err := ca.Issue(req, pol, r.Clock.Now())
 	if err != nil {
-		return nil, asPermanent(err, "the request")
+		return nil, asPermanent(err) // the builder's messages name what in the request is wrong
 	}
 	return issued, nil
 }
 
 // asPermanent makes a signer error (the input is wrong) permanent; others stay transient.
-func asPermanent(err error, what string) error {
+func asPermanent(err error) error {
 	if reason := signer.ReasonOf(err); reason != "" {
-		return permanent(string(reason), "%s: %v", what, err)
+		return &PermanentError{Reason: string(reason), Err: err}
 	}
 	return err
 }

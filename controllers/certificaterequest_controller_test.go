@@ -23,6 +23,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
 	"github.com/pq-issuer/pq-issuer/internal/testkeys"
@@ -67,6 +68,12 @@ func pqClusterIssuerWith(ca testCA, opts ...issuerOption) []client.Object {
 func approvedRequest(t testing.TB, opts ...requestOption) *cmapi.CertificateRequest {
 	base := []requestOption{withPQIssuerRef(PQIssuerKind, issuerName), withCSR(newCSRPEM(t, testkeys.New(t, "ECDSA-P256"))), withApproved()}
 	return newCertificateRequest(testNamespace, crName, append(base, opts...)...)
+}
+
+// withCreated sets the creationTimestamp the API server would, at the second: the retry bound
+// counts from it.
+func withCreated(at time.Time) requestOption {
+	return func(cr *cmapi.CertificateRequest) { cr.CreationTimestamp = metav1.NewTime(at.Truncate(time.Second)) }
 }
 
 // reconcileIssuers has the issuer controllers check every issuer in objs, as they would before the
@@ -184,6 +191,29 @@ func TestCertificateRequestReconcile(t *testing.T) {
 			},
 			untouched: true,
 		},
+		{
+			name: "InvalidRequest set by another signer",
+			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
+				return approvedRequest(t, withCondition(cmapi.CertificateRequestConditionInvalidRequest, cmmeta.ConditionTrue, "InvalidCSR", "refused elsewhere"))
+			},
+			untouched: true,
+		},
+		{
+			name: "InvalidRequest and denied: not marked Denied over the other signer's verdict",
+			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
+				return newCertificateRequest(testNamespace, crName, withPQIssuerRef(PQIssuerKind, issuerName), withDenied("policy", "no"),
+					withCondition(cmapi.CertificateRequestConditionInvalidRequest, cmmeta.ConditionTrue, "InvalidCSR", "refused elsewhere"))
+			},
+			untouched: true,
+		},
+		{
+			name: "InvalidRequest False is no verdict: signed",
+			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
+				return approvedRequest(t, withCondition(cmapi.CertificateRequestConditionInvalidRequest, cmmeta.ConditionFalse, "Valid", "checked elsewhere"))
+			},
+			want:       wantCondition{"True", cmapi.CertificateRequestReasonIssued, []string{"Certificate issued by PQIssuer mesh"}},
+			wantIssued: true,
+		},
 
 		// Denied.
 		{
@@ -236,6 +266,17 @@ func TestCertificateRequestReconcile(t *testing.T) {
 				return approvedRequest(t, withPQIssuerRef(PQClusterIssuerKind, issuerName))
 			},
 			want:        wantCondition{"False", cmapi.CertificateRequestReasonPending, []string{"Waiting for PQClusterIssuer mesh: it does not exist; create it"}},
+			wantRequeue: testPendingRecheck,
+		},
+		{
+			name: "PQIssuer missing long past the retry bound: still waiting, not Failed",
+			cluster: func(t *testing.T, fx *crFixture) []client.Object {
+				return nil
+			},
+			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
+				return approvedRequest(t, withCreated(fx.now.Add(-10*testMaxRetryDuration)))
+			},
+			want:        wantCondition{"False", cmapi.CertificateRequestReasonPending, []string{"Waiting for PQIssuer mesh: it does not exist"}},
 			wantRequeue: testPendingRecheck,
 		},
 		{
@@ -318,8 +359,38 @@ func TestCertificateRequestReconcile(t *testing.T) {
 			wantRequeue: testPendingRecheck,
 		},
 		{
+			name:    "CA Secret label removed after the issuer was ready: not signed",
+			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest { return approvedRequest(t) },
+			change: func(t *testing.T, env *testEnv, fx *crFixture) {
+				s := &corev1.Secret{}
+				if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: testNamespace, Name: caSecret}, s); err != nil {
+					t.Fatal(err)
+				}
+				delete(s.Labels, v1alpha1.CASecretLabel)
+				if err := env.Client.Update(context.Background(), s); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: wantCondition{"False", cmapi.CertificateRequestReasonPending, []string{
+				"PQIssuer mesh cannot sign now: Secret demo/ca: not marked as a CA Secret"}},
+			wantRequeue: testPendingRecheck,
+		},
+		{
 			name:    "Secret deleted after the issuer was ready",
 			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest { return approvedRequest(t) },
+			change: func(t *testing.T, env *testEnv, fx *crFixture) {
+				if err := env.Client.Delete(context.Background(), newSecret(testNamespace, caSecret)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want:        wantCondition{"False", cmapi.CertificateRequestReasonPending, []string{"PQIssuer mesh cannot sign now: Secret demo/ca not found"}},
+			wantRequeue: testPendingRecheck,
+		},
+		{
+			name: "Secret deleted long past the retry bound: still waiting, not Failed",
+			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
+				return approvedRequest(t, withCreated(fx.now.Add(-10*testMaxRetryDuration)))
+			},
 			change: func(t *testing.T, env *testEnv, fx *crFixture) {
 				if err := env.Client.Delete(context.Background(), newSecret(testNamespace, caSecret)); err != nil {
 					t.Fatal(err)
@@ -882,7 +953,12 @@ func TestCertificateRequestLifecycle(t *testing.T) {
 }
 
 // TestCertificateRequestWriteConflict drives CertificateRequestReconciler.write through a status
-// patch that conflicts with another writer.
+// patch that conflicts with another writer, the way the manager's client makes it happen: the
+// reconciler reads the request from an informer cache that still holds the version from before the
+// other writer (staleCache), while the API server has the new one. After a Conflict, the request
+// must be read again from the API server (APIReader): read from the cache, the stale version
+// conflicts again until the retries run out, and a request another writer finished would be signed
+// again on the next reconcile.
 func TestCertificateRequestWriteConflict(t *testing.T) {
 	const otherCert = "-----BEGIN CERTIFICATE-----\nb3RoZXI=\n-----END CERTIFICATE-----\n"
 	tests := []struct {
@@ -892,11 +968,16 @@ func TestCertificateRequestWriteConflict(t *testing.T) {
 		otherWriter func(t *testing.T, c client.Client, cr *cmapi.CertificateRequest)
 		// conflicts is how many status patches fail with a Conflict before the API server
 		// accepts them; -1: all of them.
-		conflicts   int
+		conflicts int
+		// wantPatches counts status writes: each carries the one certificate signed, so more than
+		// the conflicts plus one would be a second write of it.
 		wantPatches int
-		wantErr     bool
-		want        wantCondition
-		wantEvent   bool
+		// wantAPIReads counts the reads from the API server, one after each Conflict.
+		wantAPIReads int
+		wantErr      bool
+		// want is the Ready condition; zero: there must be none.
+		want      wantCondition
+		wantEvent bool
 		// wantCertificate is otherCert when the other writer's certificate must survive.
 		wantCertificate string
 		wantAnnotation  bool
@@ -911,6 +992,7 @@ func TestCertificateRequestWriteConflict(t *testing.T) {
 			},
 			conflicts:      1,
 			wantPatches:    2,
+			wantAPIReads:   1,
 			want:           wantCondition{"True", cmapi.CertificateRequestReasonIssued, []string{"Certificate issued"}},
 			wantEvent:      true,
 			wantAnnotation: true,
@@ -923,20 +1005,22 @@ func TestCertificateRequestWriteConflict(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			conflicts:   1,
-			wantPatches: 2,
-			want:        wantCondition{"True", cmapi.CertificateRequestReasonIssued, []string{"Certificate issued"}},
-			wantEvent:   true,
+			conflicts:    1,
+			wantPatches:  2,
+			wantAPIReads: 1,
+			want:         wantCondition{"True", cmapi.CertificateRequestReasonIssued, []string{"Certificate issued"}},
+			wantEvent:    true,
 		},
 		{
-			name:        "Conflict from the API server twice, then accepted",
-			conflicts:   2,
-			wantPatches: 3,
-			want:        wantCondition{"True", cmapi.CertificateRequestReasonIssued, []string{"Certificate issued"}},
-			wantEvent:   true,
+			name:         "Conflict from the API server twice, then accepted",
+			conflicts:    2,
+			wantPatches:  3,
+			wantAPIReads: 2,
+			want:         wantCondition{"True", cmapi.CertificateRequestReasonIssued, []string{"Certificate issued"}},
+			wantEvent:    true,
 		},
 		{
-			name: "latest version already issued by another writer: its certificate is kept",
+			name: "already issued by another writer, the cache still pending: its certificate is kept, none written",
 			otherWriter: func(t *testing.T, c client.Client, cr *cmapi.CertificateRequest) {
 				withIssuedStatus([]byte(otherCert))(cr)
 				if err := c.Status().Update(context.Background(), cr); err != nil {
@@ -945,26 +1029,41 @@ func TestCertificateRequestWriteConflict(t *testing.T) {
 			},
 			conflicts:       1,
 			wantPatches:     1,
+			wantAPIReads:    1,
 			want:            wantCondition{"True", cmapi.CertificateRequestReasonIssued, []string{"issued elsewhere"}},
 			wantCertificate: otherCert,
 		},
 		{
-			name: "latest version failed by another writer: the failure is kept",
+			name: "failed by another writer, the cache still pending: the failure is kept",
 			otherWriter: func(t *testing.T, c client.Client, cr *cmapi.CertificateRequest) {
 				withCondition(cmapi.CertificateRequestConditionReady, cmmeta.ConditionFalse, cmapi.CertificateRequestReasonFailed, "failed elsewhere")(cr)
 				if err := c.Status().Update(context.Background(), cr); err != nil {
 					t.Fatal(err)
 				}
 			},
-			conflicts:   1,
-			wantPatches: 1,
-			want:        wantCondition{"False", cmapi.CertificateRequestReasonFailed, []string{"failed elsewhere"}},
+			conflicts:    1,
+			wantPatches:  1,
+			wantAPIReads: 1,
+			want:         wantCondition{"False", cmapi.CertificateRequestReasonFailed, []string{"failed elsewhere"}},
 		},
 		{
-			name:        "Conflict every time: the error is returned for a retry, no event",
-			conflicts:   -1,
-			wantPatches: 5, // retry.DefaultRetry
-			wantErr:     true,
+			name: "InvalidRequest set by another signer, the cache without it: left alone",
+			otherWriter: func(t *testing.T, c client.Client, cr *cmapi.CertificateRequest) {
+				withCondition(cmapi.CertificateRequestConditionInvalidRequest, cmmeta.ConditionTrue, cmapi.CertificateRequestReasonFailed, "refused elsewhere")(cr)
+				if err := c.Status().Update(context.Background(), cr); err != nil {
+					t.Fatal(err)
+				}
+			},
+			conflicts:    1,
+			wantPatches:  1,
+			wantAPIReads: 1,
+		},
+		{
+			name:         "Conflict every time: the error is returned for a retry, no event",
+			conflicts:    -1,
+			wantPatches:  5, // retry.DefaultRetry
+			wantAPIReads: 4,
+			wantErr:      true,
 		},
 	}
 	for _, tc := range tests {
@@ -1004,8 +1103,12 @@ func TestCertificateRequestWriteConflict(t *testing.T) {
 					},
 				}))
 			reconcileIssuers(t, env, objs)
+			r := env.requestReconciler()
+			r.Client = freezeRequests(t, env.Client, crKey)
+			api := &countingReader{Reader: env.Client}
+			r.APIReader = api
 
-			_, err := env.reconcileRequest(t, crKey)
+			_, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: crKey})
 			if tc.wantErr {
 				if !apierrors.IsConflict(err) {
 					t.Fatalf("got error %v, want a Conflict", err)
@@ -1015,6 +1118,9 @@ func TestCertificateRequestWriteConflict(t *testing.T) {
 			}
 			if patches != tc.wantPatches {
 				t.Errorf("%d status patches, want %d", patches, tc.wantPatches)
+			}
+			if api.gets != tc.wantAPIReads {
+				t.Errorf("%d reads from the API server, want %d", api.gets, tc.wantAPIReads)
 			}
 			if tc.otherWriter != nil && conflicts != 1 {
 				t.Errorf("%d conflicts, want 1", conflicts)
@@ -1027,7 +1133,14 @@ func TestCertificateRequestWriteConflict(t *testing.T) {
 				env.expectEvents(t)
 				return
 			}
-			checkRequestReady(t, cr, tc.want)
+			if tc.want.Status == "" {
+				if c := requestReady(cr); c != nil || len(cr.Status.Certificate) != 0 || cr.Status.FailureTime != nil {
+					t.Errorf("a request another signer refused was written to: Ready %+v, failureTime %v, %d certificate bytes",
+						c, cr.Status.FailureTime, len(cr.Status.Certificate))
+				}
+			} else {
+				checkRequestReady(t, cr, tc.want)
+			}
 			switch {
 			case tc.wantCertificate != "":
 				if string(cr.Status.Certificate) != tc.wantCertificate {
@@ -1053,7 +1166,7 @@ func TestCertificateRequestWriteConflict(t *testing.T) {
 				t.Errorf("%d %s series, want %d", n, signedMetric, wantSigned)
 			}
 
-			// Once finished, the request is left alone.
+			// Once the cache has caught up, the finished request is left alone.
 			before := patches
 			if _, err := env.reconcileRequest(t, crKey); err != nil {
 				t.Fatal(err)
@@ -1064,6 +1177,38 @@ func TestCertificateRequestWriteConflict(t *testing.T) {
 			env.expectEvents(t)
 		})
 	}
+}
+
+// staleCache is an informer cache lagging behind the API server, read as the manager's client
+// reads it: Get of a frozen CertificateRequest returns the version the cache held when it was
+// frozen, whatever was written since; other reads and all writes go to the API server.
+type staleCache struct {
+	client.Client
+	frozen map[types.NamespacedName]*cmapi.CertificateRequest
+}
+
+// freezeRequests returns a staleCache holding the current versions of the requests keys.
+func freezeRequests(t testing.TB, c client.Client, keys ...types.NamespacedName) *staleCache {
+	t.Helper()
+	s := &staleCache{Client: c, frozen: map[types.NamespacedName]*cmapi.CertificateRequest{}}
+	for _, key := range keys {
+		cr := &cmapi.CertificateRequest{}
+		if err := c.Get(context.Background(), key, cr); err != nil {
+			t.Fatal(err)
+		}
+		s.frozen[key] = cr
+	}
+	return s
+}
+
+func (s *staleCache) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if cr, ok := obj.(*cmapi.CertificateRequest); ok {
+		if frozen, ok := s.frozen[key]; ok {
+			frozen.DeepCopyInto(cr)
+			return nil
+		}
+	}
+	return s.Client.Get(ctx, key, obj, opts...)
 }
 
 // TestCertificateRequestGoneOrUnreadable covers a request deleted while it is signed and API
@@ -1134,7 +1279,7 @@ func TestCertificateRequestGoneOrUnreadable(t *testing.T) {
 			objs := []client.Object{newPQIssuer(testNamespace, issuerName,
 				withIssuerReady("True", v1alpha1.ReasonVerified, "Signing", 1)), newSecret(testNamespace, caSecret, withCAData(ca))}
 			if tc.name != "request does not exist" {
-				objs = append(objs, approvedRequest(t))
+				objs = append(objs, approvedRequest(t, withCreated(clk.Now())))
 			}
 			env := newTestEnv(t, clk, withObjects(objs...), withInterceptor(tc.funcs(t)))
 
@@ -1159,6 +1304,166 @@ func TestCertificateRequestGoneOrUnreadable(t *testing.T) {
 				env.expectEvents(t, wantEvent{corev1.EventTypeWarning, tc.want.Reason, tc.want.Contains})
 			} else {
 				env.expectEvents(t)
+			}
+		})
+	}
+}
+
+// TestCertificateRequestRetryBound: a transient error is retried with backoff, the request
+// Pending, until MaxRetryDuration after the request's creation; the first attempt after that fails
+// the request with the last error and one event, and it is not touched again.
+func TestCertificateRequestRetryBound(t *testing.T) {
+	errDown := apierrors.NewServiceUnavailable("etcd is down")
+	errStillDown := apierrors.NewServiceUnavailable("etcd is still down")
+	isNamespace := func(obj client.Object) bool {
+		m, ok := obj.(*metav1.PartialObjectMetadata)
+		return ok && m.Kind == "Namespace"
+	}
+	tests := []struct {
+		name    string
+		cluster func(ca testCA) []client.Object
+		kind    IssuerKind
+		// fails reports whether a Get of obj is the read the API server fails.
+		fails func(obj client.Object) bool
+		// wantRead names the failing read in the messages.
+		wantRead string
+	}{
+		{
+			name: "issuer cannot be read",
+			cluster: func(ca testCA) []client.Object {
+				return []client.Object{newPQIssuer(testNamespace, issuerName, withIssuerReady("True", v1alpha1.ReasonVerified, "Signing", 1)),
+					newSecret(testNamespace, caSecret, withCAData(ca))}
+			},
+			kind:  PQIssuerKind,
+			fails: func(obj client.Object) bool { _, ok := obj.(*v1alpha1.PQIssuer); return ok },
+		},
+		{
+			name: "CA Secret cannot be read",
+			cluster: func(ca testCA) []client.Object {
+				return []client.Object{newPQIssuer(testNamespace, issuerName, withIssuerReady("True", v1alpha1.ReasonVerified, "Signing", 1)),
+					newSecret(testNamespace, caSecret, withCAData(ca))}
+			},
+			kind:     PQIssuerKind,
+			fails:    func(obj client.Object) bool { _, ok := obj.(*corev1.Secret); return ok },
+			wantRead: "reading Secret demo/ca",
+		},
+		{
+			name: "request's namespace cannot be read for the namespaceSelector",
+			cluster: func(ca testCA) []client.Object {
+				return []client.Object{
+					newPQClusterIssuer(issuerName, withIssuerReady("True", v1alpha1.ReasonVerified, "Signing", 1),
+						withPolicy(&v1alpha1.IssuerPolicy{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"mesh": "on"}}})),
+					newSecret(clusterResourceNamespace, caSecret, withCAData(ca)),
+					newNamespace(testNamespace, map[string]string{"mesh": "on"}),
+				}
+			},
+			kind:     PQClusterIssuerKind,
+			fails:    isNamespace,
+			wantRead: "reading namespace demo",
+		},
+	}
+	steps := []struct {
+		name string
+		// age is the request's age at this attempt, in MaxRetryDurations plus extra.
+		age   time.Duration
+		err   error // what the failing read returns; nil: it succeeds again
+		want  wantCondition
+		retry bool // the error is returned for a retry with backoff
+		// wantEvent is false when the condition must not change.
+		wantEvent bool
+	}{
+		{
+			name: "first attempt", age: 0, err: errDown, retry: true, wantEvent: true,
+			want: wantCondition{"False", cmapi.CertificateRequestReasonPending, []string{"failed and will be retried", "etcd is down"}},
+		},
+		{
+			name: "at the bound: still retried", age: testMaxRetryDuration, err: errDown, retry: true,
+			want: wantCondition{"False", cmapi.CertificateRequestReasonPending, []string{"failed and will be retried", "etcd is down"}},
+		},
+		{
+			name: "past the bound: Failed with the last error", age: testMaxRetryDuration + time.Second, err: errStillDown, wantEvent: true,
+			want: wantCondition{"False", cmapi.CertificateRequestReasonFailed, []string{
+				"failed 30m1s after the request was created, past the controller's --max-retry-duration 30m0s, so it is not retried",
+				"the last error:", "etcd is still down", "Fix the cause"}},
+		},
+		{
+			name: "the API server is back: the failed request is left alone", age: 2 * testMaxRetryDuration,
+			want: wantCondition{"False", cmapi.CertificateRequestReasonFailed, []string{"etcd is still down"}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newTestClock(t)
+			created := clk.Now().Truncate(time.Second)
+			ca := newRootCA(t, signer.MLDSA65, created, 365*24*time.Hour)
+			var current error
+			env := newTestEnv(t, clk,
+				withObjects(append(tc.cluster(ca), approvedRequest(t, withPQIssuerRef(tc.kind, issuerName), withCreated(created)))...),
+				withInterceptor(interceptor.Funcs{
+					Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+						if current != nil && tc.fails(obj) {
+							return current
+						}
+						return c.Get(ctx, key, obj, opts...)
+					},
+				}))
+			var failedAt time.Time
+			for _, step := range steps {
+				current = step.err
+				clk.SetTime(created.Add(step.age))
+				_, err := env.reconcileRequest(t, crKey)
+				switch {
+				case step.retry && !errors.Is(err, step.err):
+					t.Fatalf("%s: got error %v, want %v for a retry with backoff", step.name, err, step.err)
+				case !step.retry && err != nil:
+					t.Fatalf("%s: got error %v, want none", step.name, err)
+				}
+				cr := &cmapi.CertificateRequest{}
+				if err := env.Client.(interface{ Unwrap() client.WithWatch }).Unwrap().Get(context.Background(), crKey, cr); err != nil {
+					t.Fatal(err)
+				}
+				want := step.want
+				if tc.wantRead != "" {
+					want.Contains = append(slices.Clone(want.Contains), tc.wantRead)
+				}
+				checkRequestReady(t, cr, want)
+				failed := step.want.Reason == cmapi.CertificateRequestReasonFailed
+				switch {
+				case failed && failedAt.IsZero():
+					failedAt = clk.Now()
+					fallthrough
+				case failed:
+					if cr.Status.FailureTime == nil || !cr.Status.FailureTime.Time.Equal(failedAt) {
+						t.Errorf("%s: failureTime %v, want %s, when the bound was found passed", step.name, cr.Status.FailureTime, failedAt)
+					}
+					if strings.Contains(requestReady(cr).Message, "etcd is down") {
+						t.Errorf("%s: message %q names an earlier error, want the last", step.name, requestReady(cr).Message)
+					}
+				case cr.Status.FailureTime != nil:
+					t.Errorf("%s: failureTime set while the error is retried", step.name)
+				}
+				if step.wantEvent {
+					env.expectEvents(t, wantEvent{corev1.EventTypeWarning, step.want.Reason, want.Contains})
+				} else {
+					env.expectEvents(t)
+				}
+				wantFailedSeries := 0
+				if failed {
+					wantFailedSeries = 1
+				}
+				if n := seriesCount(t, env.Registry, failedMetric); n != wantFailedSeries {
+					t.Errorf("%s: %d %s series, want %d", step.name, n, failedMetric, wantFailedSeries)
+				}
+				if len(cr.Status.Certificate) != 0 {
+					t.Errorf("%s: a certificate was issued", step.name)
+				}
+				if t.Failed() {
+					t.Fatalf("step %q failed", step.name)
+				}
+			}
+			if v, _ := metricValue(t, env.Registry, failedMetric, map[string]string{
+				"issuer_kind": tc.kind.Name, "algorithm": "", "reason": cmapi.CertificateRequestReasonFailed}); v != 1 {
+				t.Errorf("%s = %v, want 1 failure counted once", failedMetric, v)
 			}
 		})
 	}
@@ -1223,6 +1528,10 @@ func TestIsFinished(t *testing.T) {
 		{"failed", newCertificateRequest(testNamespace, crName, ready(cmmeta.ConditionFalse, cmapi.CertificateRequestReasonFailed)), true},
 		{"denied", newCertificateRequest(testNamespace, crName, ready(cmmeta.ConditionFalse, cmapi.CertificateRequestReasonDenied)), true},
 		{"certificate without a condition", newCertificateRequest(testNamespace, crName, func(cr *cmapi.CertificateRequest) { cr.Status.Certificate = []byte("x") }), true},
+		{"invalid request", newCertificateRequest(testNamespace, crName, withApproved(),
+			withCondition(cmapi.CertificateRequestConditionInvalidRequest, cmmeta.ConditionTrue, "InvalidCSR", "m")), true},
+		{"InvalidRequest False", newCertificateRequest(testNamespace, crName, withApproved(),
+			withCondition(cmapi.CertificateRequestConditionInvalidRequest, cmmeta.ConditionFalse, "Valid", "m")), false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -54,6 +54,7 @@ func (r *IssuerReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	if err := r.Client.Get(ctx, req.NamespacedName, issuer); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Metrics.expiry.delete(r.Kind.id(req.NamespacedName))
+			r.CAs.Release(r.Kind.id(req.NamespacedName))
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -92,12 +93,12 @@ func (r *IssuerReconciler) updateStatus(ctx context.Context, issuer v1alpha1.Iss
 		r.Metrics.expiry.delete(id)
 	}
 
-	pol, err := policyOf(r.Kind, issuer.GetSpec())
+	pol, err := issuer.GetSpec().SignerPolicy(r.Kind.ClusterScoped)
 	if err != nil {
 		notReady(v1alpha1.ReasonInvalidSpec, fmt.Sprintf("%v; fix the issuer's spec", err))
 		return ctrl.Result{}, nil
 	}
-	status.Names = namesOf(&pol)
+	status.Names = v1alpha1.NamesOf(&pol)
 
 	key := r.Kind.secretKey(issuer, r.ClusterResourceNamespace)
 	if r.ClusterIssuersOnly && key.Namespace != r.ClusterResourceNamespace {
@@ -105,6 +106,7 @@ func (r *IssuerReconciler) updateStatus(ctx context.Context, issuer v1alpha1.Iss
 		return ctrl.Result{}, nil
 	}
 	now := r.Clock.Now()
+	r.CAs.Use(id, key)
 	ca, err := r.CAs.Load(ctx, key, now)
 	var notFound *SecretNotFoundError
 	var caErr *CAError

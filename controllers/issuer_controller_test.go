@@ -158,6 +158,27 @@ func TestIssuerReconcile(t *testing.T) {
 				"Secret demo/ca not found", "a PQIssuer reads its Secret from its own namespace"}},
 		},
 		{
+			name: "PQIssuer Secret without the CA Secret label",
+			kind: PQIssuerKind,
+			secrets: func(t *testing.T, now time.Time, ns string) ([]client.Object, *testCA) {
+				ca := newRootCA(t, signer.MLDSA65, now, year)
+				return []client.Object{newSecret(ns, caSecret, withCAData(ca), withLabel(""))}, nil
+			},
+			want: wantCondition{"False", v1alpha1.ReasonSecretNotMarked, []string{
+				"Secret demo/ca: not marked as a CA Secret", "`kubectl label secret -n demo ca pq-issuer.dev/ca-secret=true`",
+				"`kubectl pq ca secret` writes the label"}},
+		},
+		{
+			name: "PQClusterIssuer Secret with the CA Secret label set to another value",
+			kind: PQClusterIssuerKind,
+			secrets: func(t *testing.T, now time.Time, ns string) ([]client.Object, *testCA) {
+				ca := newRootCA(t, signer.MLDSA65, now, year)
+				return []client.Object{newSecret(ns, caSecret, withCAData(ca), withLabel("false"))}, nil
+			},
+			want: wantCondition{"False", v1alpha1.ReasonSecretNotMarked, []string{
+				"`kubectl label secret -n cert-manager ca pq-issuer.dev/ca-secret=true`"}},
+		},
+		{
 			name: "PQClusterIssuer Secret missing",
 			kind: PQClusterIssuerKind,
 			secrets: func(t *testing.T, now time.Time, ns string) ([]client.Object, *testCA) {
@@ -542,6 +563,23 @@ func TestIssuerLifecycle(t *testing.T) {
 					name:   "an hour later",
 					change: func(t *testing.T) { clk.Step(time.Hour) },
 					want:   wantCondition{"True", v1alpha1.ReasonVerified, []string{"ML-DSA-65"}},
+				},
+				{
+					name:      "CA Secret label removed",
+					change:    func(t *testing.T) { putSecret(t, withCAData(first), withLabel("")) },
+					want:      wantCondition{"False", v1alpha1.ReasonSecretNotMarked, []string{"not marked as a CA Secret", "kubectl label secret"}},
+					wantEvent: true,
+				},
+				{
+					name:   "still not marked",
+					change: func(t *testing.T) {},
+					want:   wantCondition{"False", v1alpha1.ReasonSecretNotMarked, nil},
+				},
+				{
+					name:      "CA Secret label back",
+					change:    func(t *testing.T) { putSecret(t, withCAData(first)) },
+					want:      wantCondition{"True", v1alpha1.ReasonVerified, []string{"ML-DSA-65"}},
+					wantEvent: true,
 				},
 				{
 					name:      "Secret rotated to another CA",

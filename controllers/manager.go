@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 )
 
@@ -24,7 +25,8 @@ const LeaderElectionID = "pq-issuer.pq-issuer.dev"
 type ManagerOptions struct {
 	Options
 	// MetricsBindAddress and HealthProbeBindAddress are where /metrics and /healthz, /readyz are
-	// served; "0" or "" turns them off.
+	// served; "0" or "" turns them off. /metrics is served over HTTPS to clients the API server
+	// authenticates and authorizes (metricsServer).
 	MetricsBindAddress     string
 	HealthProbeBindAddress string
 	// PprofBindAddress serves /debug/pprof for profiling; "" or "0" (the default) turns it off.
@@ -37,10 +39,18 @@ type ManagerOptions struct {
 	SkipNameValidation bool
 }
 
-// Leader election keeps a Lease in the controller's namespace and records "became leader" as a
-// core/v1 event there (the Helm chart's Role grants both in the release namespace).
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update,namespace=pq-issuer
+// Leader election keeps the Lease LeaderElectionID in the controller's namespace and records "became
+// leader" as a core/v1 event there (the Helm chart's Role grants both in the release namespace). RBAC
+// cannot restrict create by name, so create is a rule of its own; get and update are for our Lease
+// only.
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;update,resourceNames=pq-issuer.pq-issuer.dev,namespace=pq-issuer
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=create,namespace=pq-issuer
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch,namespace=pq-issuer
+
+// /metrics asks the API server who a scraper is (TokenReview) and whether it may get /metrics
+// (SubjectAccessReview).
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 // NewManager creates a controller manager with pq-issuer's controllers and health checks; Start it
 // with the same ctx.
@@ -50,12 +60,8 @@ func NewManager(ctx context.Context, cfg *rest.Config, opts ManagerOptions) (ctr
 		return nil, err
 	}
 	// Managed fields are never read; requests and Secrets are slimmed to what is (cache_transform.go),
-	// and only our issuers' requests are watched where the CRD allows it (request_selector.go).
-	secrets := cache.ByObject{Transform: slimSecretMetadata}
-	if opts.ClusterIssuersOnly {
-		// The chart grants Secret read only in this namespace; a cluster-wide watch would be refused.
-		secrets.Namespaces = map[string]cache.Config{opts.ClusterResourceNamespace: {}}
-	}
+	// only CA Secrets are watched (secretCache), and only our issuers' requests where the CRD allows
+	// it (request_selector.go).
 	probe, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, err
@@ -65,13 +71,13 @@ func NewManager(ctx context.Context, cfg *rest.Config, opts ManagerOptions) (ctr
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&cmapi.CertificateRequest{}: requests,
-			&corev1.Secret{}:            secrets,
+			&corev1.Secret{}:            secretCache(opts.Options),
 		},
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Cache:                         cacheOpts,
-		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsBindAddress},
+		Metrics:                       metricsServer(opts.MetricsBindAddress),
 		HealthProbeBindAddress:        opts.HealthProbeBindAddress,
 		PprofBindAddress:              opts.PprofBindAddress,
 		LeaderElection:                opts.LeaderElection,
@@ -93,4 +99,28 @@ func NewManager(ctx context.Context, cfg *rest.Config, opts ManagerOptions) (ctr
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// secretCache is what the cache keeps of Secrets: the metadata of CA Secrets (the label selector),
+// and nothing of the others, some 20,000 in a cluster with 10,000 Certificates. CASource reads a
+// Secret the cache lacks from the API server, to tell an unmarked one from a missing one.
+func secretCache(opts Options) cache.ByObject {
+	secrets := cache.ByObject{Label: caSecretSelector(), Transform: slimSecretMetadata}
+	if opts.ClusterIssuersOnly {
+		// The chart grants Secret read only in this namespace; a cluster-wide watch would be refused.
+		secrets.Namespaces = map[string]cache.Config{opts.ClusterResourceNamespace: {}}
+	}
+	return secrets
+}
+
+// metricsServer serves /metrics over HTTPS, with a self-signed certificate made at start, to clients
+// with a token the API server accepts and RBAC to get the non-resource URL /metrics (the Helm
+// chart's metrics-reader ClusterRole). The metrics name every issuer, its namespace and its CA's
+// expiry, and /metrics must not depend on a NetworkPolicy the cluster may not enforce.
+func metricsServer(bindAddress string) metricsserver.Options {
+	return metricsserver.Options{
+		BindAddress:    bindAddress,
+		SecureServing:  true,
+		FilterProvider: filters.WithAuthenticationAndAuthorization,
+	}
 }

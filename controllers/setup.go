@@ -31,12 +31,20 @@ type Options struct {
 	ClusterIssuersOnly bool
 	// MaxConcurrentReconciles is the number of CertificateRequests signed in parallel.
 	MaxConcurrentReconciles int
-	Metrics                 *Metrics
+	// MaxRetryDuration is how long after its creation a request that meets transient errors is
+	// retried before it is failed; zero means DefaultMaxRetryDuration.
+	MaxRetryDuration time.Duration
+	Metrics          *Metrics
 }
 
 // pendingRecheck is how soon a request waiting for its issuer is looked at again, besides when the
 // issuer changes.
 const pendingRecheck = time.Minute
+
+// DefaultMaxRetryDuration bounds retries as issuer-lib's MaxRetryDuration does: an hour rides out
+// an API server or etcd outage, and a request that still fails then is better Failed, so that
+// cert-manager retries its Certificate with a new request on its own backoff, than Pending forever.
+const DefaultMaxRetryDuration = time.Hour
 
 // NewScheme knows the types the controllers read: Kubernetes', cert-manager's and pq-issuer's.
 func NewScheme() (*runtime.Scheme, error) {
@@ -85,11 +93,16 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error
 			return fmt.Errorf("setting up the %s controller: %w", kind.Name, err)
 		}
 	}
+	maxRetry := opts.MaxRetryDuration
+	if maxRetry == 0 {
+		maxRetry = DefaultMaxRetryDuration
+	}
 	r := &CertificateRequestReconciler{
-		Client: mgr.GetClient(), CAs: cas, Clock: clock.RealClock{}, Metrics: opts.Metrics,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), CAs: cas, Clock: clock.RealClock{}, Metrics: opts.Metrics,
 		Recorder:                 mgr.GetEventRecorder("pq-issuer"),
 		ClusterResourceNamespace: opts.ClusterResourceNamespace,
 		PendingRecheck:           pendingRecheck,
+		MaxRetryDuration:         maxRetry,
 	}
 	return r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles})
 }

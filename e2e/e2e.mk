@@ -52,12 +52,17 @@ tools: ## Build bin/kube-apiserver, bin/etcd and bin/kubectl from Go modules (ca
 test-e2e: tools node helm ## Run the e2e tests: real kube-apiserver, etcd, cert-manager, trust-manager and pq-issuer controllers
 	cd $(E2E_DIR) && PQ_NODE=$(NODE) PQ_HELM=$(HELM) $(GO) test $(E2E_TEST_FLAGS) ./...
 
+# Who approves CertificateRequests in `make local-cluster`: cert-manager (its approver, which
+# approves every request), approver-policy (CertificateRequestPolicies decide; cert-manager runs
+# without its approver) or none.
+APPROVER ?= cert-manager
+
 # exec, so Ctrl-C and SIGTERM reach the command directly; it runs in e2e/ because it finds the CRDs
 # through the e2e module.
 .PHONY: local-cluster
-local-cluster: tools ## Run the local control plane in the foreground; kubeconfig at bin/local/kubeconfig
+local-cluster: tools ## Run the local control plane in the foreground; kubeconfig at bin/local/kubeconfig; APPROVER=approver-policy for approver-policy
 	cd $(E2E_DIR) && $(GO) build -o $(BIN)/localcluster ./cmd/localcluster
-	cd $(E2E_DIR) && exec $(BIN)/localcluster --bin-dir=$(BIN) --kubeconfig=$(BIN)/local/kubeconfig
+	cd $(E2E_DIR) && exec $(BIN)/localcluster --bin-dir=$(BIN) --kubeconfig=$(BIN)/local/kubeconfig --approver=$(APPROVER)
 
 N ?= 1000
 BENCH_BATCH ?= 100

@@ -13,57 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pq-issuer/pq-issuer/internal/hostile"
 	"github.com/pq-issuer/pq-issuer/internal/testkeys"
-)
-
-// gn is one GeneralName for a hand-made SAN extension.
-func gn(tag int, value string) asn1.RawValue {
-	return asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: tag, Bytes: []byte(value)}
-}
-
-// upn is a Microsoft UPN otherName, as cert-manager's otherNames writes it.
-func upn(t testing.TB, value string) asn1.RawValue {
-	der, err := asn1.MarshalWithParams(struct {
-		TypeID asn1.ObjectIdentifier
-		Value  string `asn1:"utf8,explicit,tag:0"`
-	}{oidUPN, value}, "tag:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return asn1.RawValue{FullBytes: der}
-}
-
-var oidUPN = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 20, 2, 3}
-
-func sanExtension(t testing.TB, names ...asn1.RawValue) pkix.Extension {
-	v, err := asn1.Marshal(names)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pkix.Extension{Id: oidSubjectAltName, Value: v}
-}
-
-// rawSubject encodes attributes in order, each in its own RDN, as cert-manager's literalSubject does.
-func rawSubject(t testing.TB, atvs ...attributeTypeAndValue) []byte {
-	rdns := make([]relativeDistinguishedNameSET, len(atvs))
-	for i, a := range atvs {
-		rdns[i] = relativeDistinguishedNameSET{a}
-	}
-	der, err := asn1.Marshal(rdns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der
-}
-
-func attr(oid asn1.ObjectIdentifier, value string) attributeTypeAndValue {
-	return attributeTypeAndValue{Type: oid, Value: asn1.RawValue{Class: asn1.ClassUniversal, Tag: tagUTF8String, Bytes: []byte(value)}}
-}
-
-var (
-	oidCN = asn1.ObjectIdentifier{2, 5, 4, 3}
-	oidO  = asn1.ObjectIdentifier{2, 5, 4, 10}
-	oidOU = asn1.ObjectIdentifier{2, 5, 4, 11}
 )
 
 // customCSR makes a parsed CSR from a template the test shapes freely.
@@ -83,9 +34,9 @@ func customCSR(t testing.TB, key crypto.Signer, tmpl *x509.CertificateRequest) *
 func dnsCSR(t testing.TB, key crypto.Signer, names ...string) *x509.CertificateRequest {
 	gns := make([]asn1.RawValue, len(names))
 	for i, n := range names {
-		gns[i] = gn(sanDNS, n)
+		gns[i] = hostile.GeneralName(sanDNS, n)
 	}
-	return customCSR(t, key, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t, gns...)}})
+	return customCSR(t, key, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{hostile.SANExtension(t, gns...)}})
 }
 
 // TestIssue is the hostile-request table: what the builder does with each request, under which
@@ -103,9 +54,9 @@ func TestIssue(t *testing.T) {
 	for i := range many {
 		many[i] = "n" + strings.Repeat("x", i%5) + "-" + string(rune('a'+i%26)) + ".demo.svc"
 	}
-	var subject17 []attributeTypeAndValue
+	var subject17 []hostile.Attribute
 	for range 17 {
-		subject17 = append(subject17, attr(oidOU, "team"))
+		subject17 = append(subject17, hostile.Attr(hostile.OIDOrgUnit, "team"))
 	}
 
 	tests := []struct {
@@ -153,20 +104,20 @@ func TestIssue(t *testing.T) {
 		{name: "isCA", isCA: true, wantReason: ReasonPolicyViolation, wantText: "isCA: true"},
 
 		// SANs.
-		{name: "otherName without policy", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t, gn(sanDNS, "a.demo.svc"), upn(t, "alice@corp.example"))}}),
+		{name: "otherName without policy", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{hostile.SANExtension(t, hostile.GeneralName(sanDNS, "a.demo.svc"), hostile.UPN(t, "alice@corp.example"))}}),
 			wantReason: ReasonPolicyViolation, wantText: "otherName SAN of type 1.3.6.1.4.1.311.20.2.3"},
-		{name: "otherName allowed by policy", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t, gn(sanDNS, "a.demo.svc"), upn(t, "alice@corp.example"))}}),
-			policy: Policy{OtherNames: []asn1.ObjectIdentifier{oidUPN}}, wantKU: x509.KeyUsageDigitalSignature,
+		{name: "otherName allowed by policy", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{hostile.SANExtension(t, hostile.GeneralName(sanDNS, "a.demo.svc"), hostile.UPN(t, "alice@corp.example"))}}),
+			policy: Policy{OtherNames: []asn1.ObjectIdentifier{hostile.OIDUPN}}, wantKU: x509.KeyUsageDigitalSignature,
 			check: func(t *testing.T, c *x509.Certificate) {
 				ext := extension(t, c, oidSubjectAltName)
 				if !bytes.Contains(ext.Value, []byte("alice@corp.example")) || !ext.Critical || len(c.DNSNames) != 1 {
 					t.Fatalf("SAN extension %x (critical %v), DNS %v", ext.Value, ext.Critical, c.DNSNames)
 				}
 			}},
-		{name: "directoryName SAN", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t, gn(sanDNS, "a.demo.svc"),
-			asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: sanDirectoryName, IsCompound: true, Bytes: rawSubject(t, attr(oidCN, "admin"))})}}),
+		{name: "directoryName SAN", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{hostile.SANExtension(t, hostile.GeneralName(sanDNS, "a.demo.svc"),
+			asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: sanDirectoryName, IsCompound: true, Bytes: hostile.RawSubject(t, hostile.Attr(hostile.OIDCommonName, "admin"))})}}),
 			wantReason: ReasonPolicyViolation, wantText: "directoryName SAN"},
-		{name: "registeredID SAN", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: sanRegisteredID, Bytes: []byte{0x2a, 0x03}})}}),
+		{name: "registeredID SAN", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{hostile.SANExtension(t, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: sanRegisteredID, Bytes: []byte{0x2a, 0x03}})}}),
 			wantReason: ReasonPolicyViolation, wantText: "registeredID SAN"},
 		{name: "NUL in a DNS name", csr: dnsCSR(t, ecdsa, "api.demo.svc\x00.evil.example"), wantReason: ReasonPolicyViolation, wantText: "not an RFC 1123 host name"},
 		{name: "ESC in a DNS name", csr: dnsCSR(t, ecdsa, "api\x1b[31m.demo.svc"), wantReason: ReasonPolicyViolation, wantText: "not an RFC 1123 host name"},
@@ -181,8 +132,8 @@ func TestIssue(t *testing.T) {
 					t.Fatal("the SAN extension of a subject-less leaf is not critical")
 				}
 			}},
-		{name: "IP and email", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t,
-			gn(sanIP, "\x0a\x01\x02\x03"), gn(sanEmail, "alice@example.com"))}}), wantKU: x509.KeyUsageDigitalSignature,
+		{name: "IP and email", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{hostile.SANExtension(t,
+			hostile.GeneralName(sanIP, "\x0a\x01\x02\x03"), hostile.GeneralName(sanEmail, "alice@example.com"))}}), wantKU: x509.KeyUsageDigitalSignature,
 			check: func(t *testing.T, c *x509.Certificate) {
 				if c.IPAddresses[0].String() != "10.1.2.3" || c.EmailAddresses[0] != "alice@example.com" {
 					t.Fatalf("IPs %v emails %v", c.IPAddresses, c.EmailAddresses)
@@ -190,35 +141,35 @@ func TestIssue(t *testing.T) {
 			}},
 
 		// SPIFFE.
-		{name: "several URIs with a SPIFFE ID", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t,
-			gn(sanURI, "spiffe://cluster.local/ns/demo/sa/api"), gn(sanURI, "https://api.demo.example"))}}), wantReason: ReasonPolicyViolation, wantText: "exactly one URI SAN"},
+		{name: "several URIs with a SPIFFE ID", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{hostile.SANExtension(t,
+			hostile.GeneralName(sanURI, "spiffe://cluster.local/ns/demo/sa/api"), hostile.GeneralName(sanURI, "https://api.demo.example"))}}), wantReason: ReasonPolicyViolation, wantText: "exactly one URI SAN"},
 		{name: "foreign namespace's SPIFFE ID", namespace: "other", wantReason: ReasonPolicyViolation, wantText: `does not name the request's namespace "other"`},
 		{name: "foreign namespace allowed by a cluster policy", namespace: "other", policy: Policy{SPIFFEAnyNamespace: true}, wantKU: x509.KeyUsageDigitalSignature},
 		{name: "other trust domain", policy: Policy{TrustDomain: "prod.example"}, wantReason: ReasonPolicyViolation, wantText: `this issuer's is "prod.example"`},
-		{name: "SPIFFE ID with a query", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t,
-			gn(sanURI, "spiffe://cluster.local/ns/demo/sa/api?x=1"))}}), wantReason: ReasonPolicyViolation, wantText: "it has a query"},
-		{name: "SPIFFE ID with a port", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t,
-			gn(sanURI, "spiffe://cluster.local:8443/ns/demo/sa/api"))}}), wantReason: ReasonPolicyViolation, wantText: "it has a port"},
-		{name: "SPIFFE ID without a path", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t,
-			gn(sanURI, "spiffe://cluster.local"))}}), wantReason: ReasonPolicyViolation, wantText: "the path is empty"},
+		{name: "SPIFFE ID with a query", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{hostile.SANExtension(t,
+			hostile.GeneralName(sanURI, "spiffe://cluster.local/ns/demo/sa/api?x=1"))}}), wantReason: ReasonPolicyViolation, wantText: "it has a query"},
+		{name: "SPIFFE ID with a port", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{hostile.SANExtension(t,
+			hostile.GeneralName(sanURI, "spiffe://cluster.local:8443/ns/demo/sa/api"))}}), wantReason: ReasonPolicyViolation, wantText: "it has a port"},
+		{name: "SPIFFE ID without a path", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{hostile.SANExtension(t,
+			hostile.GeneralName(sanURI, "spiffe://cluster.local"))}}), wantReason: ReasonPolicyViolation, wantText: "the path is empty"},
 
 		// Subjects.
-		{name: "two common names", csr: customCSR(t, ecdsa, &x509.CertificateRequest{RawSubject: rawSubject(t, attr(oidCN, "a"), attr(oidCN, "b"))}),
+		{name: "two common names", csr: customCSR(t, ecdsa, &x509.CertificateRequest{RawSubject: hostile.RawSubject(t, hostile.Attr(hostile.OIDCommonName, "a"), hostile.Attr(hostile.OIDCommonName, "b"))}),
 			wantReason: ReasonPolicyViolation, wantText: "more than one common name"},
-		{name: "O=system:masters", csr: customCSR(t, ecdsa, &x509.CertificateRequest{RawSubject: rawSubject(t, attr(oidCN, "kubernetes-admin"), attr(oidO, "system:masters"))}),
+		{name: "O=system:masters", csr: customCSR(t, ecdsa, &x509.CertificateRequest{RawSubject: hostile.RawSubject(t, hostile.Attr(hostile.OIDCommonName, "kubernetes-admin"), hostile.Attr(hostile.OIDOrganization, "system:masters"))}),
 			wantReason: ReasonPolicyViolation, wantText: `O "system:masters"`},
 		{name: "the CA's own subject", csr: customCSR(t, ecdsa, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "Test Root ML-DSA-65"}}),
 			wantReason: ReasonPolicyViolation, wantText: "subject of the CA"},
 		{name: "65-character common name", csr: customCSR(t, ecdsa, &x509.CertificateRequest{Subject: pkix.Name{CommonName: strings.Repeat("c", 65)}}),
 			wantReason: ReasonPolicyViolation, wantText: "CN has 65 characters"},
-		{name: "17 subject attributes", csr: customCSR(t, ecdsa, &x509.CertificateRequest{RawSubject: rawSubject(t, subject17...)}),
+		{name: "17 subject attributes", csr: customCSR(t, ecdsa, &x509.CertificateRequest{RawSubject: hostile.RawSubject(t, subject17...)}),
 			wantReason: ReasonPolicyViolation, wantText: "more than 16 attributes"},
-		{name: "unknown subject attribute", csr: customCSR(t, ecdsa, &x509.CertificateRequest{RawSubject: rawSubject(t, attr(oidCN, "a"), attr(asn1.ObjectIdentifier{1, 2, 3, 4}, "x"))}),
+		{name: "unknown subject attribute", csr: customCSR(t, ecdsa, &x509.CertificateRequest{RawSubject: hostile.RawSubject(t, hostile.Attr(hostile.OIDCommonName, "a"), hostile.Attr(asn1.ObjectIdentifier{1, 2, 3, 4}, "x"))}),
 			wantReason: ReasonPolicyViolation, wantText: "attribute of type 1.2.3.4"},
-		{name: "subject value not a string", csr: customCSR(t, ecdsa, &x509.CertificateRequest{RawSubject: rawSubject(t, attr(oidCN, "a"),
-			attributeTypeAndValue{Type: oidO, Value: asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagInteger, Bytes: []byte{1}}})}),
+		{name: "subject value not a string", csr: customCSR(t, ecdsa, &x509.CertificateRequest{RawSubject: hostile.RawSubject(t, hostile.Attr(hostile.OIDCommonName, "a"),
+			hostile.Attribute{Type: hostile.OIDOrganization, Value: asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagInteger, Bytes: []byte{1}}})}),
 			wantReason: ReasonPolicyViolation, wantText: "O is not a string"},
-		{name: "literal subject kept as written", csr: customCSR(t, ecdsa, &x509.CertificateRequest{RawSubject: rawSubject(t, attr(oidOU, "b"), attr(oidOU, "a"), attr(oidO, "corp"), attr(oidCN, "literal"))}),
+		{name: "literal subject kept as written", csr: customCSR(t, ecdsa, &x509.CertificateRequest{RawSubject: hostile.RawSubject(t, hostile.Attr(hostile.OIDOrgUnit, "b"), hostile.Attr(hostile.OIDOrgUnit, "a"), hostile.Attr(hostile.OIDOrganization, "corp"), hostile.Attr(hostile.OIDCommonName, "literal"))}),
 			wantKU: x509.KeyUsageDigitalSignature,
 			check: func(t *testing.T, c *x509.Certificate) {
 				var got []string
@@ -252,9 +203,9 @@ func TestIssue(t *testing.T) {
 			wantKU: x509.KeyUsageDigitalSignature},
 		{name: "restricted policy: other common name", csr: customCSR(t, ecdsa, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "admin"}, DNSNames: []string{"api.demo.svc"}}),
 			policy: Policy{DNSNames: []string{"*.demo.svc"}}, wantReason: ReasonPolicyViolation, wantText: `common name "admin" is not allowed`},
-		{name: "IP in range", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t, gn(sanIP, "\x0a\x01\x02\x03"))}}),
+		{name: "IP in range", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{hostile.SANExtension(t, hostile.GeneralName(sanIP, "\x0a\x01\x02\x03"))}}),
 			policy: Policy{IPRanges: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, wantKU: x509.KeyUsageDigitalSignature},
-		{name: "IP out of range", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{sanExtension(t, gn(sanIP, "\xc0\xa8\x01\x01"))}}),
+		{name: "IP out of range", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{hostile.SANExtension(t, hostile.GeneralName(sanIP, "\xc0\xa8\x01\x01"))}}),
 			policy: Policy{IPRanges: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, wantReason: ReasonPolicyViolation, wantText: `"192.168.1.1" is not allowed`},
 		{name: "key type outside policy", policy: Policy{KeyAlgorithms: []KeyAlgorithm{KeyMLDSA, KeyEd25519}}, wantReason: ReasonPolicyViolation, wantText: "allows only ML-DSA, Ed25519"},
 		{name: "RSA under the policy's minimum", key: "RSA-2048", policy: Policy{MinRSABits: 3072}, wantReason: ReasonPolicyViolation, wantText: "at least 3072"},
@@ -410,5 +361,35 @@ func TestPolicyValidate(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestGlob(t *testing.T) {
+	tests := []struct {
+		pattern, name, namespace string
+		sep                      byte
+		want                     bool
+	}{
+		{"*.{namespace}.svc", "api.demo.svc", "demo", '.', true},
+		{"*.{namespace}.svc", "a.b.demo.svc", "demo", '.', false},
+		{"*.{namespace}.svc", "api.other.svc", "demo", '.', false},
+		{"*.{namespace}.svc", "*.demo.svc", "demo", '.', true},
+		{"{namespace}.svc", "x.svc", "*", '.', false}, // a namespace is literal, never a wildcard
+		{"{namespace}.svc", "*.svc", "*", '.', true},
+		{"spiffe://cluster.local/ns/{namespace}/sa/*", "spiffe://cluster.local/ns/demo/sa/api", "demo", '/', true},
+		{"spiffe://cluster.local/ns/{namespace}/sa/*", "spiffe://cluster.local/ns/demo/sa/api/x", "demo", '/', false},
+		{"*@example.com", "alice@example.com", "", '@', true},
+		{"*@example.com", "a@b@example.com", "", '@', false},
+		{"web-*", "web-", "", 0, true},
+		{"a*b*c", "axxbyyc", "", 0, true},
+		{"a*b*c", "axxbyy", "", 0, false},
+		{"", "", "", 0, true},
+		// Backtracking matchers take exponential time on this; the table takes microseconds.
+		{strings.Repeat("*a", 40) + "b", strings.Repeat("a", 250), "", 0, false},
+	}
+	for _, tc := range tests {
+		if got := glob(tc.pattern, tc.name, tc.namespace, tc.sep); got != tc.want {
+			t.Errorf("glob(%q, %q, namespace %q) = %v, want %v", tc.pattern, tc.name, tc.namespace, got, tc.want)
+		}
 	}
 }

@@ -127,7 +127,7 @@ func TestParsePrivateKeyErrors(t *testing.T) {
 		{"garbage DER", derToPEM("PRIVATE KEY", []byte{0x30, 0x03, 0x02, 0x01}), ReasonInvalidKey, "PKCS#8"},
 		{"two keys", append(append([]byte{}, seed...), seed...), ReasonInvalidKey, "exactly one"},
 		{"trailing data", derToPEM("PRIVATE KEY", append(append([]byte{}, block.Bytes...), 0)), ReasonInvalidKey, "trailing"},
-		{"truncated seed", derToPEM("PRIVATE KEY", truncatedSeedKey(block.Bytes)), ReasonInvalidKey, ""},
+		{"truncated seed", derToPEM("PRIVATE KEY", truncatedSeedKey(block.Bytes)), ReasonInvalidKey, "ML-DSA seed is 31 bytes, expected 32"},
 		{"ECDSA PKCS#8", pkcs8Of(t, testkeys.New(t, "ECDSA-P256")), ReasonUnsupportedAlgorithm, "ECDSA"},
 		{"Ed25519 PKCS#8", pkcs8Of(t, testkeys.New(t, "Ed25519")), ReasonUnsupportedAlgorithm, "Ed25519"},
 	}
@@ -209,9 +209,13 @@ func TestCirclAndStdlibAgree(t *testing.T) {
 				if bytes.Equal(again, circlSig) {
 					t.Fatal("two signatures are identical: signing is not hedged")
 				}
-				// And a wrong message fails in both.
-				if mldsa.Verify(std.PublicKey(), []byte("other"), circlSig, opts) == nil || key.verify([]byte("other"), stdSig) {
-					t.Fatal("a signature verified for the wrong message")
+				// And a wrong message fails in both, under the same context, so
+				// only the message differs from the checks above.
+				if mldsa.Verify(std.PublicKey(), []byte("other"), circlSig, opts) == nil {
+					t.Fatal("crypto/mldsa verified circl's signature for the wrong message")
+				}
+				if alg.scheme().Verify(key.pk, []byte("other"), stdSig, &sign.SignatureOpts{Context: ctx}) {
+					t.Fatal("circl verified crypto/mldsa's signature for the wrong message")
 				}
 			})
 		}

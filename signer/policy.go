@@ -107,9 +107,11 @@ func (p *Policy) Validate() error {
 	if p.TrustDomain != "" && !validTrustDomain(p.TrustDomain) {
 		return fmt.Errorf("policy.spiffe.trustDomain %q is not a SPIFFE trust domain: use lower case letters, digits, '.', '-' and '_'", p.TrustDomain)
 	}
-	for _, pat := range p.DNSNames {
-		if strings.ContainsFunc(pat, isControl) || pat == "" {
-			return fmt.Errorf("policy.dnsNames: pattern %q is empty or has a control character", pat)
+	for field, patterns := range map[string][]string{"dnsNames": p.DNSNames, "uris": p.URIs, "emails": p.Emails, "commonNames": p.CommonNames} {
+		for _, pat := range patterns {
+			if strings.ContainsFunc(pat, isControl) || pat == "" {
+				return fmt.Errorf("policy.%s: pattern %q is empty or has a control character", field, pat)
+			}
 		}
 	}
 	return nil
@@ -119,38 +121,51 @@ func (p *Policy) Validate() error {
 // and "*" matching any run of characters other than sep (0: any character).
 func matchAny(patterns []string, name, namespace string, sep byte) bool {
 	for _, p := range patterns {
-		if strings.Contains(p, "{namespace}") {
-			if namespace == "" {
-				continue
-			}
-			p = strings.ReplaceAll(p, "{namespace}", namespace)
+		if strings.Contains(p, "{namespace}") && namespace == "" {
+			continue
 		}
-		if glob(p, name, sep) {
+		if glob(p, name, namespace, sep) {
 			return true
 		}
 	}
 	return false
 }
 
-// glob matches name against pattern, where "*" is any run of characters other than sep.
-func glob(pattern, name string, sep byte) bool {
-	star := strings.IndexByte(pattern, '*')
-	if star < 0 {
-		return pattern == name
+// glob matches name against pattern, where "*" is any run of characters other than sep and
+// "{namespace}" is namespace, literally (a "*" in it is no wildcard). Dynamic programming over
+// pattern and name positions keeps it O(len(pattern) × len(name)) whatever the input.
+func glob(pattern, name, namespace string, sep byte) bool {
+	type token struct {
+		wildcard bool
+		literal  byte
 	}
-	if !strings.HasPrefix(name, pattern[:star]) {
-		return false
-	}
-	rest := name[star:]
-	for i := 0; i <= len(rest); i++ {
-		if glob(pattern[star+1:], rest[i:], sep) {
-			return true
+	var tokens []token
+	for part, rest, more := strings.Cut(pattern, "{namespace}"); ; part, rest, more = strings.Cut(rest, "{namespace}") {
+		for i := 0; i < len(part); i++ {
+			tokens = append(tokens, token{wildcard: part[i] == '*', literal: part[i]})
 		}
-		if i < len(rest) && sep != 0 && rest[i] == sep {
-			return false
+		if !more {
+			break
+		}
+		for i := 0; i < len(namespace); i++ {
+			tokens = append(tokens, token{literal: namespace[i]})
 		}
 	}
-	return false
+	// match[j]: the tokens so far match name[:j].
+	match := make([]bool, len(name)+1)
+	match[0] = true
+	for _, tok := range tokens {
+		next := make([]bool, len(name)+1)
+		for j := 0; j <= len(name); j++ {
+			if tok.wildcard {
+				next[j] = match[j] || (j > 0 && next[j-1] && (sep == 0 || name[j-1] != sep))
+			} else {
+				next[j] = j > 0 && match[j-1] && name[j-1] == tok.literal
+			}
+		}
+		match = next
+	}
+	return match[len(name)]
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }

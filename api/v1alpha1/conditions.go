@@ -10,6 +10,9 @@ const (
 	ReasonVerified = "Verified"
 	// ReasonSecretNotFound: the Secret named by spec.caSecretName does not exist (yet).
 	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonSecretNotMarked: the Secret exists but lacks the label CASecretLabel=CASecretLabelValue
+	// by which its owner lets issuers use it as a CA.
+	ReasonSecretNotMarked = "SecretNotMarked"
 	// ReasonInvalidSpec: the spec cannot be used, for example a negative maxDuration.
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonSecretsRestricted: a PQIssuer outside the cluster resource namespace, while pq-issuer

@@ -151,3 +151,19 @@ func describeNames(subject pkix.Name, dns []string, uris []*url.URL, ips []net.I
 	names = append(names, emails...)
 	return strings.Join(names, ", ")
 }
+
+func urlStrings(urls []*url.URL) []string {
+	var s []string
+	for _, u := range urls {
+		s = append(s, u.String())
+	}
+	return s
+}
+
+func ipStrings(ips []net.IP) []string {
+	var s []string
+	for _, ip := range ips {
+		s = append(s, ip.String())
+	}
+	return s
+}

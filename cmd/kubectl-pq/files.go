@@ -32,10 +32,13 @@ type outFile struct {
 }
 
 // writeFiles writes files into dir all or nothing: each goes to a temporary
-// file in dir and is renamed into place only after every one was written,
-// so a failure leaves no half-written key or certificate. dir is created
-// with mode 0700 (it holds private keys) if it does not exist, and removed
-// again on failure. Existing files are refused unless force.
+// file in dir, synced, and all are renamed into place only after every one
+// was written. A file being replaced (force) is kept under a backup name
+// until the end, so a rename that fails half-way puts back every file
+// replaced so far: a failure never leaves a new certificate beside an old
+// key, nor a half-written file. dir is created with mode 0700 (it holds
+// private keys) if it does not exist, and removed again on failure.
+// Existing files are refused unless force.
 func writeFiles(dir string, force bool, files ...outFile) (err error) {
 	if !force {
 		for _, f := range files {
@@ -49,19 +52,20 @@ func writeFiles(dir string, force bool, files ...outFile) (err error) {
 	if err != nil {
 		return err
 	}
-	var temps, renamed []string
+	if created {
+		defer func() {
+			if err != nil {
+				os.Remove(dir)
+			}
+		}()
+	}
+	temps := make([]string, 0, len(files))
 	defer func() {
-		if err == nil {
-			return
-		}
-		for _, t := range temps {
-			os.Remove(t)
-		}
-		for _, r := range renamed {
-			os.Remove(r)
-		}
-		if created {
-			os.Remove(dir)
+		// After a successful install the temporaries have been renamed away.
+		if err != nil {
+			for _, t := range temps {
+				os.Remove(t)
+			}
 		}
 	}()
 	for _, f := range files {
@@ -71,14 +75,76 @@ func writeFiles(dir string, force bool, files ...outFile) (err error) {
 		}
 		temps = append(temps, t)
 	}
-	for i, f := range files {
-		p := filepath.Join(dir, f.name)
-		if err := os.Rename(temps[i], p); err != nil {
-			return fmt.Errorf("writing %s: %w", p, err)
-		}
-		renamed = append(renamed, p)
+	if err := install(dir, files, temps); err != nil {
+		return err
+	}
+	// Best effort: some file systems refuse to sync a directory, and the
+	// files are in place either way; the sync only makes the renames
+	// survive a power cut.
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
 	}
 	return nil
+}
+
+// installed is a file renamed into place, with the backup of the file it
+// replaced ("" if there was none).
+type installed struct{ path, backup string }
+
+// install renames each temporary onto its file. An existing file is first
+// hard-linked to a backup name, so it stays in place until the rename
+// replaces it; where the file system has no hard links it is renamed aside
+// instead. If any rename fails, every file done so far is put back.
+func install(dir string, files []outFile, temps []string) error {
+	var done []installed
+	for i, f := range files {
+		p := filepath.Join(dir, f.name)
+		backup := ""
+		if info, err := os.Lstat(p); err == nil {
+			if info.IsDir() {
+				return rollback(done, fmt.Errorf("writing %s: it is a directory; remove it or choose another --out-dir", p))
+			}
+			backup = temps[i] + ".old"
+			if err := os.Link(p, backup); err != nil {
+				if err := os.Rename(p, backup); err != nil {
+					return rollback(done, fmt.Errorf("writing %s: keeping the previous file: %w", p, err))
+				}
+			}
+		}
+		done = append(done, installed{p, backup})
+		if err := os.Rename(temps[i], p); err != nil {
+			return rollback(done, fmt.Errorf("writing %s: %w", p, err))
+		}
+	}
+	for _, d := range done {
+		if d.backup != "" {
+			os.Remove(d.backup)
+		}
+	}
+	return nil
+}
+
+// rollback undoes install, newest first, and returns cause with any file
+// it could not put back and where that file's previous content is.
+func rollback(done []installed, cause error) error {
+	errs := []error{cause}
+	for i := len(done) - 1; i >= 0; i-- {
+		d := done[i]
+		if d.backup == "" {
+			os.Remove(d.path)
+			continue
+		}
+		// With a hard-linked backup whose rename had not happened yet,
+		// backup and path are one file: this rename is a no-op and the
+		// Remove drops the extra link.
+		if err := os.Rename(d.backup, d.path); err != nil {
+			errs = append(errs, fmt.Errorf("could not put back the previous %s (it is kept as %s): %w", d.path, d.backup, err))
+			continue
+		}
+		os.Remove(d.backup)
+	}
+	return errors.Join(errs...)
 }
 
 func mkdirIfMissing(dir string) (bool, error) {

@@ -4,10 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
-// TestWriteFilesAllOrNothing makes the second of two files fail and checks
+// TestWriteFilesAllOrNothing makes the second of two new files fail and checks
 // that the first is gone too, and a directory made for them as well.
 func TestWriteFilesAllOrNothing(t *testing.T) {
 	tests := []struct {
@@ -36,7 +37,7 @@ func TestWriteFilesAllOrNothing(t *testing.T) {
 			wantLeft: []string{". drwx------", "out drwxr-xr-x"},
 		},
 		{
-			name: "rename onto a non-empty directory fails with --force",
+			name: "a directory in the way of the second file, with --force",
 			setup: func(t *testing.T, dir string) {
 				writeFile(t, filepath.Join(dir, "csr.pem", "x"), []byte("x"))
 			},
@@ -64,5 +65,96 @@ func TestWriteFilesAllOrNothing(t *testing.T) {
 				t.Errorf("left behind %v, want %v", got, tt.wantLeft)
 			}
 		})
+	}
+}
+
+// TestWriteFilesForceKeepsOldFiles replaces existing files with --force and
+// makes a later file fail, in the write phase and in the install phase: the
+// files already replaced must get their old content and mode back, and no
+// temporary or backup file may be left behind.
+func TestWriteFilesForceKeepsOldFiles(t *testing.T) {
+	old := map[string]struct {
+		data string
+		mode os.FileMode
+	}{
+		certFile: {"old certificate", 0o644},
+		keyFile:  {"old key", 0o600},
+	}
+	tests := []struct {
+		name string
+		// third is the name of the last file; setup may make it fail.
+		third    string
+		setup    func(t *testing.T, dir string)
+		wantLeft []string
+	}{
+		{
+			name:     "third temporary file cannot be created",
+			third:    "no/such/dir",
+			setup:    func(t *testing.T, dir string) {},
+			wantLeft: []string{". drwx------", "tls.crt -rw-r--r--", "tls.key -rw-------"},
+		},
+		{
+			name:  "third is a directory, found after two files were replaced",
+			third: csrFile,
+			setup: func(t *testing.T, dir string) {
+				if err := os.Mkdir(filepath.Join(dir, csrFile), 0o700); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantLeft: []string{". drwx------", "csr.pem drwx------", "tls.crt -rw-r--r--", "tls.key -rw-------"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "out")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			for name, f := range old {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(f.data), f.mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tt.setup(t, dir)
+			err := writeFiles(dir, true,
+				outFile{certFile, []byte("new certificate"), 0o600},
+				outFile{keyFile, []byte("new key"), 0o644},
+				outFile{tt.third, []byte("third"), 0o644})
+			if wantErr := "writing " + filepath.Join(dir, tt.third); err == nil || !strings.Contains(err.Error(), wantErr) {
+				t.Fatalf("writeFiles: %v, want an error containing %q", err, wantErr)
+			}
+			for name, f := range old {
+				got, err := os.ReadFile(filepath.Join(dir, name))
+				if err != nil || string(got) != f.data {
+					t.Errorf("%s is %q (%v) after the failure, want its old content %q", name, got, err, f.data)
+				}
+			}
+			if got := listFiles(t, dir); !slices.Equal(got, tt.wantLeft) {
+				t.Errorf("left %v, want %v", got, tt.wantLeft)
+			}
+		})
+	}
+}
+
+// TestWriteFilesForceReplaces checks the successful --force path: new
+// content and modes, and nothing else left in the directory.
+func TestWriteFilesForceReplaces(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, keyFile), []byte("old key"))
+	writeFile(t, filepath.Join(dir, certFile), []byte("old certificate"))
+	if err := writeFiles(dir, true, outFile{keyFile, []byte("new key"), 0o600}, outFile{certFile, []byte("new certificate"), 0o644}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{keyFile: "new key", certFile: "new certificate"} {
+		if got := string(readFile(t, filepath.Join(dir, name))); got != want {
+			t.Errorf("%s is %q, want %q", name, got, want)
+		}
+	}
+	want := []string{". drwx------", "tls.crt -rw-r--r--", "tls.key -rw-------"}
+	if got := listFiles(t, dir); !slices.Equal(got, want) {
+		t.Errorf("left %v, want %v", got, want)
 	}
 }

@@ -198,7 +198,7 @@ func checkSecret(t *testing.T, caDir string, root *x509.Certificate) {
 	crt, key := readFile(t, filepath.Join(caDir, "tls.crt")), readFile(t, filepath.Join(caDir, "tls.key"))
 
 	y := mustRun(t, "ca", "secret", "--ca-dir", caDir, "--name", "mesh-ca", "--namespace", "cert-manager").stdout
-	wantPrefix := "apiVersion: v1\nkind: Secret\nmetadata:\n  name: mesh-ca\n  namespace: cert-manager\ntype: kubernetes.io/tls\ndata:\n  ca.crt: "
+	wantPrefix := "apiVersion: v1\nkind: Secret\nmetadata:\n  name: mesh-ca\n  namespace: cert-manager\n  labels:\n    pq-issuer.dev/ca-secret: \"true\"\ntype: kubernetes.io/tls\ndata:\n  ca.crt: "
 	if !strings.HasPrefix(y, wantPrefix) {
 		t.Errorf("YAML Secret does not start with %q:\n%s", wantPrefix, y)
 	}
@@ -215,7 +215,7 @@ func checkSecret(t *testing.T, caDir string, root *x509.Certificate) {
 	j := mustRun(t, "ca", "secret", "--ca-dir", caDir, "--name", "mesh-ca", "-o", "json").stdout
 	var obj struct {
 		APIVersion, Kind, Type string
-		Metadata               map[string]string
+		Metadata               map[string]any
 		Data                   map[string]string
 	}
 	if err := json.Unmarshal([]byte(j), &obj); err != nil {

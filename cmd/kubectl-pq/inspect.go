@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/mldsa"
@@ -12,12 +13,15 @@ import (
 	"encoding/asn1"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/url"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/pq-issuer/pq-issuer/signer"
 )
@@ -33,9 +37,9 @@ type item struct {
 }
 
 func (it *item) title() string {
-	t := fmt.Sprintf("[%d] %s", it.index, it.block.Type)
+	t := fmt.Sprintf("[%d] %s", it.index, quote(it.block.Type, ""))
 	if it.source != "" {
-		t += " (" + it.source + ")"
+		t += " (" + quote(it.source, "()") + ")"
 	}
 	return t
 }
@@ -44,9 +48,9 @@ func (it *item) title() string {
 func (it *item) ref() string {
 	switch {
 	case it.cert != nil:
-		return fmt.Sprintf("[%d] %s", it.index, it.cert.Subject)
+		return fmt.Sprintf("[%d] %s", it.index, formatDN(it.cert.RawSubject))
 	case it.csr != nil:
-		return fmt.Sprintf("[%d] CSR %s", it.index, it.csr.Subject)
+		return fmt.Sprintf("[%d] CSR %s", it.index, formatDN(it.csr.RawSubject))
 	}
 	return fmt.Sprintf("[%d]", it.index)
 }
@@ -59,6 +63,9 @@ certificates (with whether each is signed by the next one), certificate
 requests (with whether their signature verifies), private keys (algorithm
 and PKCS#8 format, never key material) and public keys. ML-DSA keys and
 signatures are named (ML-DSA-44/65/87), which OpenSSL 3.0 cannot do.
+Every extension is shown, critical ones marked, and every kind of subject
+alternative name. A string from the input that holds control characters,
+invalid UTF-8, quotes or separators is printed quoted, Go-style ("a\x00b").
 
 FILE may also be a Secret manifest, YAML or JSON, for example
   kubectl get secret mesh-ca -o yaml | kubectl pq inspect
@@ -85,7 +92,8 @@ in which case tls.crt, ca.crt and tls.key are decoded and inspected.
 	}
 	items, err := collectItems(c.stdout, data)
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		// The message may quote the manifest (a Secret's name, a kind).
+		return fmt.Errorf("%s: %s", name, escapeText(err.Error()))
 	}
 	failed := 0
 	for i, it := range items {
@@ -121,7 +129,7 @@ func collectItems(w io.Writer, data []byte) ([]*item, error) {
 			fmt.Fprintf(w, "Secret %s\n", secretHeading(s))
 			for _, f := range s.fields() {
 				if !bytes.Contains(s.data[f], []byte("-----BEGIN ")) {
-					fmt.Fprintf(w, "  %s: not PEM, skipped\n", f)
+					fmt.Fprintf(w, "  %s: not PEM, skipped\n", quote(f, ":"))
 					continue
 				}
 				sources = append(sources, source{name: f, data: s.data[f]})
@@ -156,12 +164,12 @@ func collectItems(w io.Writer, data []byte) ([]*item, error) {
 
 // secretHeading names a Secret as kubectl does, namespace/name, with its type.
 func secretHeading(s secretInput) string {
-	h := s.name
+	h := quote(s.name, "/ ()")
 	if s.namespace != "" {
-		h = s.namespace + "/" + h
+		h = quote(s.namespace, "/ ()") + "/" + h
 	}
 	if s.typ != "" {
-		h += " (type " + s.typ + ")"
+		h += " (type " + quote(s.typ, " ()") + ")"
 	}
 	return h
 }
@@ -186,13 +194,13 @@ func (c *cli) describe(w io.Writer, it *item, all []*item) bool {
 	switch {
 	case it.block.Type == "CERTIFICATE":
 		if it.err != nil {
-			f.field("Error", "cannot parse the certificate: %v", it.err)
+			f.field("Error", "cannot parse the certificate: %s", escapeText(it.err.Error()))
 			return false
 		}
 		c.describeCertificate(f, it, all)
 	case it.block.Type == "CERTIFICATE REQUEST" || it.block.Type == "NEW CERTIFICATE REQUEST":
 		if it.err != nil {
-			f.field("Error", "cannot parse the CSR: %v", it.err)
+			f.field("Error", "cannot parse the CSR: %s", escapeText(it.err.Error()))
 			return false
 		}
 		describeCSR(f, it)
@@ -201,7 +209,7 @@ func (c *cli) describe(w io.Writer, it *item, all []*item) bool {
 	case it.block.Type == "PUBLIC KEY":
 		pub, err := x509.ParsePKIXPublicKey(it.block.Bytes)
 		if err != nil {
-			f.field("Error", "cannot parse the public key: %v", err)
+			f.field("Error", "cannot parse the public key: %s", escapeText(err.Error()))
 			return false
 		}
 		f.field("Algorithm", "%s", publicKeyName(pub, it.block.Bytes))
@@ -222,9 +230,9 @@ func (c *cli) describeCertificate(f fieldWriter, it *item, all []*item) {
 		}
 	}
 	now := c.now()
-	f.field("Subject", "%s", cert.Subject)
-	f.field("Issuer", "%s", cert.Issuer)
-	f.field("Serial", "%s", hexColons(cert.SerialNumber.Bytes()))
+	f.field("Subject", "%s", formatDN(cert.RawSubject))
+	f.field("Issuer", "%s", formatDN(cert.RawIssuer))
+	f.field("Serial", "%s", formatSerial(cert))
 	f.field("Not before", "%s", formatTime(cert.NotBefore))
 	switch {
 	case now.Before(cert.NotBefore):
@@ -236,27 +244,12 @@ func (c *cli) describeCertificate(f fieldWriter, it *item, all []*item) {
 	}
 	f.field("Signature algorithm", "%s", signatureName(cert.SignatureAlgorithm, cert.Raw))
 	f.field("Public key", "%s", publicKeyDetail(cert.PublicKey, cert.RawSubjectPublicKeyInfo))
-	f.list("Key usage", signer.KeyUsageNames(cert.KeyUsage))
-	f.list("Extended key usage", extKeyUsageNames(cert))
-	switch {
-	case !cert.BasicConstraintsValid:
+	if !hasExtension(cert.Extensions, oidExtBasicConstraints) {
 		f.field("Basic constraints", "absent")
-	case cert.IsCA && (cert.MaxPathLen > 0 || cert.MaxPathLenZero):
-		f.field("Basic constraints", "CA:TRUE, pathlen:%d", cert.MaxPathLen)
-	case cert.IsCA:
-		f.field("Basic constraints", "CA:TRUE")
-	default:
-		f.field("Basic constraints", "CA:FALSE")
 	}
-	f.list("DNS names", cert.DNSNames)
-	f.list("URIs", urlStrings(cert.URIs))
-	f.list("IP addresses", ipStrings(cert.IPAddresses))
-	f.list("Emails", cert.EmailAddresses)
-	if len(cert.SubjectKeyId) > 0 {
-		f.field("Subject key ID", "%s", hexColons(cert.SubjectKeyId))
-	}
-	if len(cert.AuthorityKeyId) > 0 {
-		f.field("Authority key ID", "%s", hexColons(cert.AuthorityKeyId))
+	describeExtensions(f, cert.Extensions)
+	for _, oid := range cert.UnhandledCriticalExtensions {
+		f.field("Warning", "critical extension %s is not one crypto/x509 handles: a verifier that does not know it must reject the certificate (RFC 5280 §4.2)", oid)
 	}
 	f.field("Signed by next", "%s", chainStatus(it, all))
 	if _, ok := cert.PublicKey.(*mldsa.PublicKey); ok {
@@ -266,6 +259,15 @@ func (c *cli) describeCertificate(f fieldWriter, it *item, all []*item) {
 	}
 }
 
+// formatSerial prints the serial as OpenSSL does, with the sign crypto/x509
+// still accepts from old CAs.
+func formatSerial(cert *x509.Certificate) string {
+	if cert.SerialNumber.Sign() < 0 {
+		return "-" + hexColons(cert.SerialNumber.Bytes())
+	}
+	return hexColons(cert.SerialNumber.Bytes())
+}
+
 // chainStatus says whether the item's certificate is signed by the next
 // certificate of the input (each certificate followed by its issuer, as in
 // tls.crt), or by itself.
@@ -273,7 +275,7 @@ func chainStatus(it *item, all []*item) string {
 	cert := it.cert
 	if bytes.Equal(cert.RawIssuer, cert.RawSubject) {
 		if err := cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature); err != nil {
-			return fmt.Sprintf("no: self-issued, but its signature does not verify with its own key: %v", err)
+			return fmt.Sprintf("no: self-issued, but its signature does not verify with its own key: %s", escapeText(err.Error()))
 		}
 		if cert.IsCA {
 			return "self-signed root (signature verifies with its own key)"
@@ -288,31 +290,28 @@ func chainStatus(it *item, all []*item) string {
 		}
 	}
 	if next == nil {
-		return fmt.Sprintf("- (last certificate; its issuer %s is not in the input)", cert.Issuer)
+		return fmt.Sprintf("- (last certificate; its issuer %s is not in the input)", formatDN(cert.RawIssuer))
 	}
 	if err := cert.CheckSignatureFrom(next.cert); err != nil {
-		return fmt.Sprintf("no: not signed by %s: %v", next.ref(), err)
+		return fmt.Sprintf("no: not signed by %s: %s", next.ref(), escapeText(err.Error()))
 	}
 	return fmt.Sprintf("yes, signature verifies with %s", next.ref())
 }
 
 func describeCSR(f fieldWriter, it *item) {
 	csr := it.csr
-	f.field("Subject", "%s", csr.Subject)
+	f.field("Subject", "%s", formatDN(csr.RawSubject))
 	f.field("Signature algorithm", "%s", signatureName(csr.SignatureAlgorithm, csr.Raw))
 	f.field("Public key", "%s", publicKeyDetail(csr.PublicKey, csr.RawSubjectPublicKeyInfo))
-	f.list("DNS names", csr.DNSNames)
-	f.list("URIs", urlStrings(csr.URIs))
-	f.list("IP addresses", ipStrings(csr.IPAddresses))
-	f.list("Emails", csr.EmailAddresses)
+	describeExtensions(f, csr.Extensions)
 	if err := csr.CheckSignature(); err != nil {
-		f.field("Signature", "DOES NOT VERIFY with its own public key (tampered or corrupt): %v", err)
+		f.field("Signature", "DOES NOT VERIFY with its own public key (tampered or corrupt): %s", escapeText(err.Error()))
 		return
 	}
 	f.field("Signature", "verifies (proves possession of the private key)")
 	// The signer's checks are the issuer's; show its verdict on this block.
 	if _, err := signer.ParseCSR(pem.EncodeToMemory(it.block)); err != nil {
-		f.field("pq-issuer", "would refuse it: %v", err)
+		f.field("pq-issuer", "would refuse it: %s", escapeText(err.Error()))
 	} else {
 		f.field("pq-issuer", "would accept it")
 	}
@@ -331,7 +330,7 @@ func describePrivateKey(f fieldWriter, it *item, all []*item) bool {
 	case "RSA PRIVATE KEY":
 		k, err := x509.ParsePKCS1PrivateKey(der)
 		if err != nil {
-			f.field("Error", "cannot parse the PKCS#1 RSA key: %v", err)
+			f.field("Error", "cannot parse the PKCS#1 RSA key: %s", escapeText(err.Error()))
 			return false
 		}
 		f.field("Algorithm", "%s", publicKeyName(&k.PublicKey, nil))
@@ -340,7 +339,7 @@ func describePrivateKey(f fieldWriter, it *item, all []*item) bool {
 	case "EC PRIVATE KEY":
 		k, err := x509.ParseECPrivateKey(der)
 		if err != nil {
-			f.field("Error", "cannot parse the SEC 1 EC key: %v", err)
+			f.field("Error", "cannot parse the SEC 1 EC key: %s", escapeText(err.Error()))
 			return false
 		}
 		f.field("Algorithm", "%s", publicKeyName(&k.PublicKey, nil))
@@ -372,10 +371,18 @@ func describePKCS8(f fieldWriter, der []byte) (crypto.PublicKey, bool) {
 		if err != nil {
 			f.field("Algorithm", "%s", signer.OIDName(info.Algorithm))
 			f.field("Format", "%s", version)
-			f.field("Note", "cannot parse the key: %v", err)
+			f.field("Note", "cannot parse the key: %s", escapeText(err.Error()))
 			return nil, true
 		}
-		pub := key.(crypto.Signer).Public()
+		// Not every key is a crypto.Signer: X25519 (*ecdh.PrivateKey)
+		// only agrees keys, but all have a public half.
+		k, ok := key.(interface{ Public() crypto.PublicKey })
+		if !ok {
+			f.field("Algorithm", "%s", signer.OIDName(info.Algorithm))
+			f.field("Format", "%s", version)
+			return nil, true
+		}
+		pub := k.Public()
 		f.field("Algorithm", "%s", publicKeyName(pub, nil))
 		f.field("Format", "%s", version)
 		return pub, true
@@ -389,7 +396,7 @@ func describePKCS8(f fieldWriter, der []byte) (crypto.PublicKey, bool) {
 	// halves agree: exactly what the controller will do with it.
 	key, err := signer.ParsePKCS8(der)
 	if err != nil {
-		f.field("pq-issuer", "cannot use it: %v", err)
+		f.field("pq-issuer", "cannot use it: %s", escapeText(err.Error()))
 		return nil, true
 	}
 	f.field("pq-issuer", "can use it (seed present and consistent)")
@@ -428,7 +435,7 @@ func describeMatches(f fieldWriter, pub crypto.PublicKey, all []*item) {
 	}
 	switch {
 	case len(matches) > 0:
-		f.list("Belongs to", matches)
+		f.list("Belongs to", capList(matches))
 	case others:
 		f.field("Belongs to", "none of the certificates or CSRs in the input")
 	}
@@ -446,6 +453,8 @@ func publicKeyName(pub crypto.PublicKey, rawSPKI []byte) string {
 		return "ECDSA " + k.Curve.Params().Name
 	case ed25519.PublicKey:
 		return "Ed25519"
+	case *ecdh.PublicKey:
+		return fmt.Sprintf("%s (key agreement only)", k.Curve())
 	}
 	var spki struct {
 		Algorithm pkix.AlgorithmIdentifier
@@ -483,48 +492,757 @@ func signatureName(alg x509.SignatureAlgorithm, raw []byte) string {
 	return signer.OIDName(signed.Algorithm.Algorithm)
 }
 
-var extKeyUsageName = map[x509.ExtKeyUsage]string{
-	x509.ExtKeyUsageAny:                            "any",
-	x509.ExtKeyUsageServerAuth:                     "serverAuth",
-	x509.ExtKeyUsageClientAuth:                     "clientAuth",
-	x509.ExtKeyUsageCodeSigning:                    "codeSigning",
-	x509.ExtKeyUsageEmailProtection:                "emailProtection",
-	x509.ExtKeyUsageIPSECEndSystem:                 "ipsecEndSystem",
-	x509.ExtKeyUsageIPSECTunnel:                    "ipsecTunnel",
-	x509.ExtKeyUsageIPSECUser:                      "ipsecUser",
-	x509.ExtKeyUsageTimeStamping:                   "timeStamping",
-	x509.ExtKeyUsageOCSPSigning:                    "OCSPSigning",
-	x509.ExtKeyUsageMicrosoftServerGatedCrypto:     "msSGC",
-	x509.ExtKeyUsageNetscapeServerGatedCrypto:      "nsSGC",
-	x509.ExtKeyUsageMicrosoftCommercialCodeSigning: "msCodeCom",
-	x509.ExtKeyUsageMicrosoftKernelCodeSigning:     "msKernelCodeSigning",
+// Printing what the input says. Every string that comes from the input goes
+// through quote (a value) or escapeText (a message that may embed one), so
+// that a certificate cannot forge lines of the report or drive the
+// auditor's terminal with control bytes.
+
+// quote prints s as it is when it is plain text, and Go-quoted otherwise:
+// when it is empty, holds a control byte (NUL, ESC, newline, DEL), invalid
+// UTF-8, an invisible or bidirectional character, a quote or backslash, or
+// one of special, the characters that would let it pass for more than one
+// value where it is printed.
+func quote(s, special string) string {
+	if s != "" && !strings.ContainsAny(s, special) && strconv.Quote(s) == `"`+s+`"` {
+		return s
+	}
+	return strconv.Quote(s)
 }
 
-func extKeyUsageNames(cert *x509.Certificate) []string {
-	var names []string
-	for _, u := range cert.ExtKeyUsage {
-		names = append(names, extKeyUsageName[u])
+// listItem quotes an item of a comma-separated list; names, URIs and
+// addresses never hold a space, so one is quoted too.
+func listItem(s string) string { return quote(s, ", ") }
+
+// escapeText escapes, without quoting, what quote would escape: for parser
+// messages, which may embed bytes of the input.
+func escapeText(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], string(utf8.RuneError)):
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case strconv.IsPrint(r):
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
 	}
-	for _, oid := range cert.UnknownExtKeyUsage {
-		names = append(names, oid.String())
-	}
-	return names
+	return b.String()
 }
 
-func urlStrings(urls []*url.URL) []string {
-	var s []string
-	for _, u := range urls {
-		s = append(s, u.String())
-	}
-	return s
+// Distinguished names.
+
+// attributeTypeAndValue is pkix's, with the value kept raw so that every
+// string type, and values that are not strings at all, can be shown.
+type attributeTypeAndValue struct {
+	Type  asn1.ObjectIdentifier
+	Value asn1.RawValue
 }
 
-func ipStrings(ips []net.IP) []string {
-	var s []string
-	for _, ip := range ips {
-		s = append(s, ip.String())
+// rdnSET is a relative distinguished name; encoding/asn1 reads a type whose
+// name ends in SET as a SET.
+type rdnSET []attributeTypeAndValue
+
+var attributeNames = map[string]string{
+	"2.5.4.3":                    "CN",
+	"2.5.4.5":                    "SERIALNUMBER",
+	"2.5.4.6":                    "C",
+	"2.5.4.7":                    "L",
+	"2.5.4.8":                    "ST",
+	"2.5.4.9":                    "STREET",
+	"2.5.4.10":                   "O",
+	"2.5.4.11":                   "OU",
+	"2.5.4.17":                   "POSTALCODE",
+	"0.9.2342.19200300.100.1.1":  "UID",
+	"0.9.2342.19200300.100.1.25": "DC",
+	"1.2.840.113549.1.9.1":       "emailAddress",
+}
+
+// formatDN prints a DER Name as RFC 4514 orders it (last RDN first, as
+// pkix.Name.String and OpenSSL do), keeping every attribute, multi-valued
+// RDNs and the encoded order, which pkix.Name does not. A value that is
+// not plain text is quoted; one that is not a string is #hex (RFC 4514
+// §2.4).
+func formatDN(der []byte) string {
+	var rdns []rdnSET
+	if rest, err := asn1.Unmarshal(der, &rdns); err != nil || len(rest) != 0 {
+		return "(a name that does not decode: " + hexPrefix(der) + ")"
 	}
-	return s
+	if len(rdns) == 0 {
+		return "(empty)"
+	}
+	parts := make([]string, 0, len(rdns))
+	for i := len(rdns) - 1; i >= 0; i-- {
+		atvs := make([]string, len(rdns[i]))
+		for j, atv := range rdns[i] {
+			name, ok := attributeNames[atv.Type.String()]
+			if !ok {
+				name = atv.Type.String()
+			}
+			atvs[j] = name + "=" + dnValue(atv.Value)
+		}
+		parts = append(parts, strings.Join(atvs, "+"))
+	}
+	return strings.Join(parts, ",")
+}
+
+func dnValue(v asn1.RawValue) string {
+	s, ok := directoryString(v)
+	switch {
+	case !ok:
+		return "#" + hex.EncodeToString(v.FullBytes)
+	case strings.HasPrefix(s, "#"), strings.TrimSpace(s) != s:
+		return strconv.Quote(s)
+	}
+	return quote(s, ",+")
+}
+
+// directoryString decodes the string types a name or an otherName may
+// use. The bytes are taken as they are: quote shows what is not UTF-8.
+func directoryString(v asn1.RawValue) (string, bool) {
+	if v.Class != asn1.ClassUniversal || v.IsCompound {
+		return "", false
+	}
+	switch v.Tag {
+	case asn1.TagUTF8String, asn1.TagPrintableString, asn1.TagIA5String, asn1.TagT61String, asn1.TagNumericString, 26: // 26: VisibleString
+		return string(v.Bytes), true
+	case asn1.TagBMPString:
+		if len(v.Bytes)%2 != 0 {
+			return "", false
+		}
+		u := make([]uint16, len(v.Bytes)/2)
+		for i := range u {
+			u[i] = uint16(v.Bytes[2*i])<<8 | uint16(v.Bytes[2*i+1])
+		}
+		return string(utf16.Decode(u)), true
+	}
+	return "", false
+}
+
+// Extensions.
+
+var oidExtBasicConstraints = asn1.ObjectIdentifier{2, 5, 29, 19}
+
+// extensionDecoder decodes one extension: value into its one field, or
+// fields (the SAN) into several.
+type extensionDecoder struct {
+	name   string
+	value  func(der []byte) (string, error)
+	fields func(der []byte) ([]field, error)
+}
+
+// field is one line of the report.
+type field struct{ name, value string }
+
+// extensionDecoders decodes the extensions a certificate of this issuer,
+// or one an auditor compares it with, is likely to carry; any other is
+// shown by OID with its length and first bytes.
+var extensionDecoders = map[string]extensionDecoder{
+	"2.5.29.15":         {name: "Key usage", value: keyUsage},
+	"2.5.29.37":         {name: "Extended key usage", value: extKeyUsage},
+	"2.5.29.19":         {name: "Basic constraints", value: basicConstraints},
+	"2.5.29.14":         {name: "Subject key ID", value: subjectKeyID},
+	"2.5.29.35":         {name: "Authority key ID", value: authorityKeyID},
+	"2.5.29.17":         {name: "Subject alt names", fields: subjectAltNames},
+	"2.5.29.30":         {name: "Name constraints", value: nameConstraints},
+	"1.3.6.1.5.5.7.1.1": {name: "Authority info (AIA)", value: authorityInfoAccess},
+	"2.5.29.31":         {name: "CRL distribution", value: crlDistributionPoints},
+	"2.5.29.32":         {name: "Certificate policies", value: certificatePolicies},
+}
+
+func (d extensionDecoder) decode(der []byte) ([]field, error) {
+	if d.fields != nil {
+		return d.fields(der)
+	}
+	v, err := d.value(der)
+	if err != nil {
+		return nil, err
+	}
+	return []field{{d.name, v}}, nil
+}
+
+func hasExtension(exts []pkix.Extension, oid asn1.ObjectIdentifier) bool {
+	for _, e := range exts {
+		if e.Id.Equal(oid) {
+			return true
+		}
+	}
+	return false
+}
+
+// describeExtensions prints every extension in the order encoded: the known
+// ones decoded, any other by OID, each critical one marked.
+func describeExtensions(f fieldWriter, exts []pkix.Extension) {
+	for _, e := range exts {
+		critical := ""
+		if e.Critical {
+			critical = " (critical)"
+		}
+		d, known := extensionDecoders[e.Id.String()]
+		if !known {
+			f.field("Extension", "%s, %s%s", e.Id, hexPrefix(e.Value), critical)
+			continue
+		}
+		fields, err := d.decode(e.Value)
+		switch {
+		case err != nil:
+			f.field(d.name, "cannot decode (%s): %s%s", escapeText(err.Error()), hexPrefix(e.Value), critical)
+		case len(fields) == 0:
+			f.field(d.name, "none (empty extension)%s", critical)
+		case d.fields != nil && critical != "":
+			// A critical SAN is marked on a line of its own, not on one
+			// of its lists of names.
+			f.field(d.name, "critical")
+			critical = ""
+			fallthrough
+		default:
+			for i, fl := range fields {
+				if i == 0 {
+					fl.value += critical
+				}
+				f.field(fl.name, "%s", fl.value)
+			}
+		}
+	}
+}
+
+func keyUsage(der []byte) (string, error) {
+	var bits asn1.BitString
+	if err := unmarshalAll(der, &bits, "a BIT STRING"); err != nil {
+		return "", err
+	}
+	var ku x509.KeyUsage
+	var extra []string
+	for i := 0; i < bits.BitLength; i++ {
+		switch {
+		case bits.At(i) == 0:
+		case i < 9: // digitalSignature (0) to decipherOnly (8), RFC 5280 §4.2.1.3
+			ku |= 1 << i
+		default:
+			extra = append(extra, fmt.Sprintf("unknown bit %d", i))
+		}
+	}
+	names := append(signer.KeyUsageNames(ku), capList(extra)...)
+	if len(names) == 0 {
+		return "none", nil
+	}
+	return strings.Join(names, ", "), nil
+}
+
+// extKeyUsageNames are crypto/x509's extended key usages, named as OpenSSL
+// names them.
+var extKeyUsageNames = map[string]string{
+	"2.5.29.37.0":             "any",
+	"1.3.6.1.5.5.7.3.1":       "serverAuth",
+	"1.3.6.1.5.5.7.3.2":       "clientAuth",
+	"1.3.6.1.5.5.7.3.3":       "codeSigning",
+	"1.3.6.1.5.5.7.3.4":       "emailProtection",
+	"1.3.6.1.5.5.7.3.5":       "ipsecEndSystem",
+	"1.3.6.1.5.5.7.3.6":       "ipsecTunnel",
+	"1.3.6.1.5.5.7.3.7":       "ipsecUser",
+	"1.3.6.1.5.5.7.3.8":       "timeStamping",
+	"1.3.6.1.5.5.7.3.9":       "OCSPSigning",
+	"1.3.6.1.4.1.311.10.3.3":  "msSGC",
+	"2.16.840.1.113730.4.1":   "nsSGC",
+	"1.3.6.1.4.1.311.2.1.22":  "msCodeCom",
+	"1.3.6.1.4.1.311.61.1.1":  "msKernelCodeSigning",
+	"1.3.6.1.5.5.7.3.17":      "ipsecIKE",
+	"1.3.6.1.4.1.311.20.2.2":  "msSmartcardLogin",
+	"1.3.6.1.5.2.3.5":         "pkInitKDC",
+	"1.3.6.1.4.1.11129.2.4.4": "certificateTransparency",
+}
+
+func extKeyUsage(der []byte) (string, error) {
+	var oids []asn1.ObjectIdentifier
+	if err := unmarshalAll(der, &oids, "a SEQUENCE of OIDs"); err != nil {
+		return "", err
+	}
+	if len(oids) == 0 {
+		return "none", nil
+	}
+	names := make([]string, len(oids))
+	for i, oid := range oids {
+		if n, ok := extKeyUsageNames[oid.String()]; ok {
+			names[i] = n
+		} else {
+			names[i] = oid.String()
+		}
+	}
+	return strings.Join(names, ", "), nil
+}
+
+func basicConstraints(der []byte) (string, error) {
+	var bc struct {
+		IsCA       bool `asn1:"optional"`
+		MaxPathLen int  `asn1:"optional,default:-1"`
+	}
+	if err := unmarshalAll(der, &bc, "a basicConstraints SEQUENCE"); err != nil {
+		return "", err
+	}
+	s := "CA:FALSE"
+	if bc.IsCA {
+		s = "CA:TRUE"
+	}
+	if bc.MaxPathLen >= 0 {
+		s += fmt.Sprintf(", pathlen:%d", bc.MaxPathLen)
+	}
+	return s, nil
+}
+
+func subjectKeyID(der []byte) (string, error) {
+	var id []byte
+	if err := unmarshalAll(der, &id, "an OCTET STRING"); err != nil {
+		return "", err
+	}
+	return hexColons(id), nil
+}
+
+// authorityKeyID prints the key identifier, and the issuer and serial
+// number that RFC 5280 §4.2.1.1 allows instead or as well.
+func authorityKeyID(der []byte) (string, error) {
+	elems, err := sequenceOf(der)
+	if err != nil {
+		return "", err
+	}
+	var parts []string
+	for _, e := range elems {
+		switch {
+		case e.Class == asn1.ClassContextSpecific && e.Tag == 0:
+			parts = append(parts, hexColons(e.Bytes))
+		case e.Class == asn1.ClassContextSpecific && e.Tag == 1:
+			names, err := generalNames(e.Bytes)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, "issuer "+strings.Join(names, ", "))
+		case e.Class == asn1.ClassContextSpecific && e.Tag == 2:
+			parts = append(parts, "serial "+hexColons(e.Bytes))
+		default:
+			return "", fmt.Errorf("unexpected element %s", tagName(e))
+		}
+	}
+	if len(parts) == 0 {
+		return "empty", nil
+	}
+	return strings.Join(parts, "; "), nil
+}
+
+// subjectAltNames prints every GeneralName of the extension, which
+// crypto/x509 only partly parses (it drops otherName, directoryName and
+// registeredID): the list types on one line each, as the issuer's users
+// know them, the structured ones on a line per name.
+func subjectAltNames(der []byte) ([]field, error) {
+	elems, err := sequenceOf(der)
+	if err != nil {
+		return nil, err
+	}
+	lists := map[string][]string{}
+	var single []field
+	for _, e := range elems {
+		kind, v := generalName(e)
+		switch kind {
+		case "DNS", "email", "URI", "IP", "RID":
+			lists[kind] = append(lists[kind], v)
+		default:
+			single = append(single, field{sanFieldNames[kind], v})
+		}
+	}
+	var fields []field
+	for _, kind := range []string{"DNS", "email", "URI", "IP", "RID"} {
+		if len(lists[kind]) > 0 {
+			fields = append(fields, field{sanFieldNames[kind], strings.Join(lists[kind], ", ")})
+		}
+	}
+	return append(fields, single...), nil
+}
+
+var sanFieldNames = map[string]string{
+	"DNS":          "DNS names",
+	"email":        "Emails",
+	"URI":          "URIs",
+	"IP":           "IP addresses",
+	"RID":          "Registered IDs",
+	"othername":    "Other name",
+	"DirName":      "Directory name",
+	"X400":         "X.400 address",
+	"EdiPartyName": "EDI party name",
+	"unknown":      "Unknown name",
+}
+
+// nameConstraints prints the permitted and excluded subtrees.
+func nameConstraints(der []byte) (string, error) {
+	elems, err := sequenceOf(der)
+	if err != nil {
+		return "", err
+	}
+	var parts []string
+	for _, e := range elems {
+		var label string
+		switch {
+		case e.Class == asn1.ClassContextSpecific && e.Tag == 0:
+			label = "permitted "
+		case e.Class == asn1.ClassContextSpecific && e.Tag == 1:
+			label = "excluded "
+		default:
+			return "", fmt.Errorf("unexpected element %s", tagName(e))
+		}
+		subtrees, err := elements(e.Bytes)
+		if err != nil {
+			return "", err
+		}
+		names := make([]string, 0, len(subtrees))
+		for _, st := range subtrees {
+			// GeneralSubtree: the base name, then a minimum and maximum
+			// that RFC 5280 §4.2.1.10 says must be absent.
+			inner, err := sequenceOf(st.FullBytes)
+			if err != nil {
+				return "", err
+			}
+			if len(inner) == 0 {
+				return "", errors.New("a subtree without a name")
+			}
+			n := compactGeneralName(inner[0])
+			if len(inner) > 1 {
+				n += fmt.Sprintf(" (with %d minimum/maximum fields)", len(inner)-1)
+			}
+			names = append(names, n)
+		}
+		parts = append(parts, label+strings.Join(names, ", "))
+	}
+	if len(parts) == 0 {
+		return "empty", nil
+	}
+	return strings.Join(parts, "; "), nil
+}
+
+var accessMethodNames = map[string]string{
+	"1.3.6.1.5.5.7.48.1": "OCSP",
+	"1.3.6.1.5.5.7.48.2": "CA issuers",
+}
+
+func authorityInfoAccess(der []byte) (string, error) {
+	descs, err := sequenceOf(der)
+	if err != nil {
+		return "", err
+	}
+	parts := make([]string, 0, len(descs))
+	for _, d := range descs {
+		inner, err := sequenceOf(d.FullBytes)
+		if err != nil {
+			return "", err
+		}
+		var method asn1.ObjectIdentifier
+		if len(inner) != 2 {
+			return "", fmt.Errorf("an access description with %d elements, expected 2", len(inner))
+		}
+		if err := unmarshalAll(inner[0].FullBytes, &method, "an access method OID"); err != nil {
+			return "", err
+		}
+		name, ok := accessMethodNames[method.String()]
+		if !ok {
+			name = method.String()
+		}
+		parts = append(parts, name+" "+compactGeneralName(inner[1]))
+	}
+	return strings.Join(parts, ", "), nil
+}
+
+func crlDistributionPoints(der []byte) (string, error) {
+	points, err := sequenceOf(der)
+	if err != nil {
+		return "", err
+	}
+	parts := make([]string, 0, len(points))
+	for _, p := range points {
+		inner, err := sequenceOf(p.FullBytes)
+		if err != nil {
+			return "", err
+		}
+		var desc []string
+		for _, e := range inner {
+			switch {
+			case e.Class == asn1.ClassContextSpecific && e.Tag == 0:
+				// distributionPoint: fullName [0] or nameRelativeToCRLIssuer [1].
+				dp, err := elements(e.Bytes)
+				if err != nil {
+					return "", err
+				}
+				for _, n := range dp {
+					if n.Class == asn1.ClassContextSpecific && n.Tag == 0 {
+						names, err := generalNames(n.Bytes)
+						if err != nil {
+							return "", err
+						}
+						desc = append(desc, names...)
+					} else {
+						desc = append(desc, "relative name "+hexPrefix(n.FullBytes))
+					}
+				}
+			case e.Class == asn1.ClassContextSpecific && e.Tag == 1:
+				desc = append(desc, "reasons "+hexPrefix(e.Bytes))
+			case e.Class == asn1.ClassContextSpecific && e.Tag == 2:
+				names, err := generalNames(e.Bytes)
+				if err != nil {
+					return "", err
+				}
+				desc = append(desc, "CRL issuer "+strings.Join(names, ", "))
+			default:
+				return "", fmt.Errorf("unexpected element %s", tagName(e))
+			}
+		}
+		parts = append(parts, strings.Join(desc, " "))
+	}
+	return strings.Join(parts, ", "), nil
+}
+
+var policyNames = map[string]string{
+	"2.5.29.32.0":    "anyPolicy",
+	"2.23.140.1.1":   "CA/B extended validation",
+	"2.23.140.1.2.1": "CA/B domain validated",
+	"2.23.140.1.2.2": "CA/B organization validated",
+	"2.23.140.1.2.3": "CA/B individual validated",
+}
+
+func certificatePolicies(der []byte) (string, error) {
+	policies, err := sequenceOf(der)
+	if err != nil {
+		return "", err
+	}
+	parts := make([]string, 0, len(policies))
+	for _, p := range policies {
+		inner, err := sequenceOf(p.FullBytes)
+		if err != nil {
+			return "", err
+		}
+		if len(inner) == 0 || len(inner) > 2 {
+			return "", fmt.Errorf("a policy with %d elements, expected 1 or 2", len(inner))
+		}
+		var oid asn1.ObjectIdentifier
+		if err := unmarshalAll(inner[0].FullBytes, &oid, "a policy OID"); err != nil {
+			return "", err
+		}
+		s := oid.String()
+		if n, ok := policyNames[s]; ok {
+			s += " (" + n + ")"
+		}
+		if len(inner) == 2 {
+			q, err := policyQualifiers(inner[1].FullBytes)
+			if err != nil {
+				return "", err
+			}
+			s += " " + q
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", "), nil
+}
+
+// policyQualifiers prints a CPS pointer as its URI and a user notice by
+// name; RFC 5280 §4.2.1.4 defines no others.
+func policyQualifiers(der []byte) (string, error) {
+	quals, err := sequenceOf(der)
+	if err != nil {
+		return "", err
+	}
+	var parts []string
+	for _, q := range quals {
+		inner, err := sequenceOf(q.FullBytes)
+		if err != nil {
+			return "", err
+		}
+		var oid asn1.ObjectIdentifier
+		if len(inner) != 2 {
+			return "", fmt.Errorf("a policy qualifier with %d elements, expected 2", len(inner))
+		}
+		if err := unmarshalAll(inner[0].FullBytes, &oid, "a qualifier OID"); err != nil {
+			return "", err
+		}
+		switch s, isString := directoryString(inner[1]); {
+		case oid.String() == "1.3.6.1.5.5.7.2.1" && isString:
+			parts = append(parts, "CPS "+listItem(s))
+		case oid.String() == "1.3.6.1.5.5.7.2.2":
+			parts = append(parts, "user notice "+hexPrefix(inner[1].FullBytes))
+		default:
+			parts = append(parts, "qualifier "+oid.String()+" "+hexPrefix(inner[1].FullBytes))
+		}
+	}
+	return "(" + strings.Join(parts, ", ") + ")", nil
+}
+
+// General names (RFC 5280 §4.2.1.6).
+
+// otherNameTypes names the otherName forms an auditor is likely to meet.
+var otherNameTypes = map[string]string{
+	"1.3.6.1.4.1.311.20.2.3": "UPN",
+	"1.3.6.1.5.5.7.8.3":      "permanentIdentifier",
+	"1.3.6.1.5.5.7.8.4":      "hardwareModuleName",
+	"1.3.6.1.5.5.7.8.5":      "XmppAddr",
+	"1.3.6.1.5.5.7.8.7":      "SRVName",
+	"1.3.6.1.5.5.7.8.9":      "SmtpUTF8Mailbox",
+}
+
+// generalName decodes one GeneralName into its kind, as OpenSSL prefixes
+// it (DNS, email, URI, IP, RID, othername, DirName, X400, EdiPartyName),
+// and its value ready to print.
+func generalName(v asn1.RawValue) (kind, value string) {
+	if v.Class != asn1.ClassContextSpecific {
+		return "unknown", tagName(v) + " " + hexPrefix(v.FullBytes)
+	}
+	switch v.Tag {
+	case 0:
+		return "othername", otherName(v)
+	case 1:
+		return "email", listItem(string(v.Bytes))
+	case 2:
+		return "DNS", listItem(string(v.Bytes))
+	case 3:
+		return "X400", hexPrefix(v.Bytes)
+	case 4:
+		return "DirName", formatDN(v.Bytes)
+	case 5:
+		return "EdiPartyName", hexPrefix(v.Bytes)
+	case 6:
+		return "URI", listItem(string(v.Bytes))
+	case 7:
+		return "IP", ipAddress(v.Bytes)
+	case 8:
+		var oid asn1.ObjectIdentifier
+		if _, err := asn1.UnmarshalWithParams(v.FullBytes, &oid, "tag:8"); err != nil {
+			return "RID", "(an OID that does not decode: " + hexPrefix(v.Bytes) + ")"
+		}
+		return "RID", oid.String()
+	}
+	return "unknown", tagName(v) + " " + hexPrefix(v.FullBytes)
+}
+
+// otherName prints type-id and value; a string value is decoded and
+// always quoted, anything else is shown as DER.
+func otherName(v asn1.RawValue) string {
+	var typeID asn1.ObjectIdentifier
+	rest, err := asn1.Unmarshal(v.Bytes, &typeID)
+	if err != nil {
+		return "(does not decode: " + hexPrefix(v.Bytes) + ")"
+	}
+	name := typeID.String()
+	if n, ok := otherNameTypes[name]; ok {
+		name = n + " (" + name + ")"
+	}
+	var explicit, inner asn1.RawValue
+	if err := unmarshalAll(rest, &explicit, "a value"); err != nil || explicit.Class != asn1.ClassContextSpecific || explicit.Tag != 0 || !explicit.IsCompound {
+		return name + ": (a value that does not decode: " + hexPrefix(rest) + ")"
+	}
+	if err := unmarshalAll(explicit.Bytes, &inner, "a value"); err != nil {
+		return name + ": (a value that does not decode: " + hexPrefix(explicit.Bytes) + ")"
+	}
+	if s, ok := directoryString(inner); ok {
+		return name + ": " + strconv.Quote(s)
+	}
+	return name + ": " + hexPrefix(inner.FullBytes)
+}
+
+// ipAddress prints an address, or in name constraints an address and mask.
+func ipAddress(b []byte) string {
+	switch len(b) {
+	case net.IPv4len, net.IPv6len:
+		return net.IP(b).String()
+	case 2 * net.IPv4len, 2 * net.IPv6len:
+		ip, mask := net.IP(b[:len(b)/2]), net.IPMask(b[len(b)/2:])
+		if ones, bits := mask.Size(); bits != 0 {
+			return fmt.Sprintf("%s/%d", ip, ones)
+		}
+		return fmt.Sprintf("%s/%s", ip, hexColons(mask))
+	}
+	return "(" + strconv.Itoa(len(b)) + " bytes, not an address: " + hexPrefix(b) + ")"
+}
+
+// compactGeneralName prints a name as OpenSSL does inside other
+// extensions: "DNS:example.com", "URI:http://...".
+func compactGeneralName(v asn1.RawValue) string {
+	kind, value := generalName(v)
+	return kind + ":" + value
+}
+
+// generalNames decodes the contents of a GeneralNames SEQUENCE.
+func generalNames(b []byte) ([]string, error) {
+	elems, err := elements(b)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(elems))
+	for i, e := range elems {
+		names[i] = compactGeneralName(e)
+	}
+	return names, nil
+}
+
+// DER helpers.
+
+// unmarshalAll is asn1.Unmarshal that refuses trailing bytes. Its error
+// names what was expected: encoding/asn1's own messages describe Go types.
+func unmarshalAll(der []byte, v any, what string) error {
+	rest, err := asn1.Unmarshal(der, v)
+	switch {
+	case err != nil:
+		return fmt.Errorf("not %s", what)
+	case len(rest) != 0:
+		return fmt.Errorf("%d bytes after %s", len(rest), what)
+	}
+	return nil
+}
+
+// sequenceOf splits a DER SEQUENCE into its elements.
+func sequenceOf(der []byte) ([]asn1.RawValue, error) {
+	var seq asn1.RawValue
+	if err := unmarshalAll(der, &seq, "a SEQUENCE"); err != nil {
+		return nil, err
+	}
+	if seq.Class != asn1.ClassUniversal || seq.Tag != asn1.TagSequence || !seq.IsCompound {
+		return nil, fmt.Errorf("%s where a SEQUENCE was expected", tagName(seq))
+	}
+	return elements(seq.Bytes)
+}
+
+// elements splits concatenated DER values.
+func elements(b []byte) ([]asn1.RawValue, error) {
+	var out []asn1.RawValue
+	for len(b) > 0 {
+		var v asn1.RawValue
+		var err error
+		if b, err = asn1.Unmarshal(b, &v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func tagName(v asn1.RawValue) string {
+	if v.Class == asn1.ClassContextSpecific {
+		return fmt.Sprintf("[%d]", v.Tag)
+	}
+	return fmt.Sprintf("tag %d (class %d)", v.Tag, v.Class)
+}
+
+// hexPrefix shows the length and the first bytes of a value that is not
+// decoded, enough to recognise it without flooding the report.
+func hexPrefix(b []byte) string {
+	const show = 16
+	if len(b) <= show {
+		return fmt.Sprintf("%d bytes %s", len(b), hexColons(b))
+	}
+	return fmt.Sprintf("%d bytes %s:...", len(b), hexColons(b[:show]))
+}
+
+// capList shortens a list that the input can make as long as it likes (a
+// key repeated with thousands of certificates, a BIT STRING of millions of
+// bits), so that the report stays proportional to what is worth reading.
+func capList(values []string) []string {
+	const show = 10
+	if len(values) <= show {
+		return values
+	}
+	return append(values[:show:show], fmt.Sprintf("and %d more", len(values)-show))
 }
 
 // hexColons prints bytes as OpenSSL does, so serials and key IDs can be

@@ -69,7 +69,7 @@ func listFiles(t *testing.T, dir string) []string {
 	return out
 }
 
-func readFile(t *testing.T, path string) []byte {
+func readFile(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {

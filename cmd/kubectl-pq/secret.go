@@ -4,8 +4,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
+
+	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
 )
 
 // Kubernetes object name rules (DNS-1123 subdomain for a Secret name, label
@@ -26,12 +30,13 @@ type secretManifest struct {
 }
 
 type secretMetadata struct {
-	Name      string `json:"name"`
-	Namespace string `json:"namespace,omitempty"`
+	Name      string            `json:"name"`
+	Namespace string            `json:"namespace,omitempty"`
+	Labels    map[string]string `json:"labels"`
 }
 
 func (c *cli) caSecret(args []string) error {
-	fs := newFlagSet("ca secret", `Usage: kubectl pq ca secret --ca-dir DIR --name NAME [--namespace NS] [-o yaml|json]
+	fs := newFlagSet("ca secret", fmt.Sprintf(`Usage: kubectl pq ca secret --ca-dir DIR --name NAME [--namespace NS] [-o yaml|json]
 
 Prints a kubernetes.io/tls Secret holding the CA in DIR, for a PQIssuer
 (its namespace) or a PQClusterIssuer (cert-manager's cluster resource
@@ -39,10 +44,12 @@ namespace, usually cert-manager):
   tls.crt  the CA certificate and its chain
   tls.key  the CA private key
   ca.crt   the trust anchor (the root)
+It carries the label %s=%s, which marks it as a CA Secret:
+pq-issuer uses no Secret without it.
 The CA is checked first, as the controller will check it. The output
 contains the private key: pipe it to 'kubectl apply -f -' rather than
 saving it. Put an intermediate here and keep the root offline.
-`)
+`, v1alpha1.CASecretLabel, v1alpha1.CASecretLabelValue))
 	caDir := fs.String("ca-dir", "", "directory of the CA (tls.crt and tls.key)")
 	name := fs.String("name", "", "name of the Secret (the issuer's spec.caSecretName)")
 	namespace := fs.String("namespace", "", "namespace of the Secret (omitted: kubectl's current namespace)")
@@ -67,10 +74,12 @@ saving it. Put an intermediate here and keep the root offline.
 	if err != nil {
 		return err
 	}
+	// The label marks the Secret as a CA Secret, without which pq-issuer does not use it.
+	marked := map[string]string{v1alpha1.CASecretLabel: v1alpha1.CASecretLabelValue}
 	s := secretManifest{
 		APIVersion: "v1",
 		Kind:       "Secret",
-		Metadata:   secretMetadata{Name: *name, Namespace: *namespace},
+		Metadata:   secretMetadata{Name: *name, Namespace: *namespace, Labels: marked},
 		Type:       "kubernetes.io/tls",
 		Data: map[string]string{
 			"ca.crt":  base64.StdEncoding.EncodeToString(ca.TrustAnchorPEM()),
@@ -91,12 +100,17 @@ saving it. Put an intermediate here and keep the root offline.
 }
 
 // yaml renders s by hand: names are DNS-1123 and data values are base64,
-// so no value needs quoting or escaping.
+// so no value needs escaping; label values are quoted, as "true" would
+// otherwise be a boolean.
 func (s secretManifest) yaml() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "apiVersion: %s\nkind: %s\nmetadata:\n  name: %s\n", s.APIVersion, s.Kind, s.Metadata.Name)
 	if s.Metadata.Namespace != "" {
 		fmt.Fprintf(&b, "  namespace: %s\n", s.Metadata.Namespace)
+	}
+	b.WriteString("  labels:\n")
+	for _, k := range slices.Sorted(maps.Keys(s.Metadata.Labels)) {
+		fmt.Fprintf(&b, "    %s: %q\n", k, s.Metadata.Labels[k])
 	}
 	fmt.Fprintf(&b, "type: %s\ndata:\n", s.Type)
 	for _, k := range []string{"ca.crt", "tls.crt", "tls.key"} {

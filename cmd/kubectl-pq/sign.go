@@ -1,10 +1,15 @@
 package main
 
 import (
+	"encoding/json"
+	"flag"
 	"fmt"
 	"strings"
 	"time"
 
+	"sigs.k8s.io/yaml"
+
+	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
 	"github.com/pq-issuer/pq-issuer/signer"
 )
 
@@ -21,9 +26,12 @@ string) and its DNS, IP, URI and email names reach the certificate, no other
 extension it asks for; a SPIFFE ID must be in trust domain cluster.local and
 name --namespace; usages a key cannot serve are dropped (an ML-DSA key never
 gets keyEncipherment, RFC 9881 §5); the validity is at least 1h and at most
---max-duration. Prints the certificate followed by the CA's intermediates
-(PEM) on stdout and notes about anything adjusted on stderr. The trust
-anchor is the root: tls.crt of the root CA directory.
+--max-duration. With --issuer, the spec.policy and spec.maxDuration of a
+PQIssuer or PQClusterIssuer manifest apply instead, as the controller applies
+them (all but namespaceSelector, which needs the cluster). Prints the
+certificate followed by the CA's intermediates (PEM) on stdout and notes
+about anything adjusted on stderr. The trust anchor is the root: tls.crt of
+the root CA directory.
 `)
 	caDir := fs.String("ca-dir", "", "directory of the signing CA (tls.crt and tls.key)")
 	csrPath := fs.String("csr", "", "CSR file (PEM), or - for standard input")
@@ -31,16 +39,23 @@ anchor is the root: tls.crt of the root CA directory.
 	usages := fs.String("usages", strings.Join(signer.DefaultUsages(), ","), "comma-separated cert-manager usages, e.g. \"digital signature,server auth,client auth\"")
 	maxDuration := fs.Duration("max-duration", signer.DefaultMaxDuration, "cap the validity, as an issuer's spec.maxDuration does")
 	namespace := fs.String("namespace", "", "the namespace the workload runs in, which a SPIFFE ID must name (spiffe://cluster.local/ns/NAMESPACE/...)")
+	issuerPath := fs.String("issuer", "", "PQIssuer or PQClusterIssuer manifest (YAML or JSON) whose spec.policy and spec.maxDuration apply")
 	if err := c.parse(fs, args, false); err != nil {
 		return err
 	}
 	if err := required(fs, "ca-dir", "csr"); err != nil {
 		return err
 	}
-	if *duration < signer.MinDuration {
-		return usagef("--duration %s is under the %s minimum", *duration, signer.MinDuration)
-	}
 	policy := signer.Policy{MaxDuration: *maxDuration}
+	if *issuerPath != "" {
+		if flagSet(fs, "max-duration") {
+			return usagef("--issuer and --max-duration both set a maximum duration; give one")
+		}
+		var err error
+		if policy, err = c.issuerPolicy(*issuerPath); err != nil {
+			return err
+		}
+	}
 	if err := policy.Validate(); err != nil {
 		return usagef("--max-duration: %v", err)
 	}
@@ -73,4 +88,38 @@ anchor is the root: tls.crt of the root CA directory.
 		fmt.Fprintf(c.stderr, "Note: %s\n", n)
 	}
 	return nil
+}
+
+// issuerPolicy reads the policy of an issuer manifest, as the controller reads it.
+func (c *cli) issuerPolicy(path string) (signer.Policy, error) {
+	data, err := c.readInput(path)
+	if err != nil {
+		return signer.Policy{}, fmt.Errorf("reading the issuer: %w", err)
+	}
+	// Strict, so that a misspelt policy field is an error rather than a policy that allows more.
+	var issuer struct {
+		APIVersion string              `json:"apiVersion"`
+		Kind       string              `json:"kind"`
+		Metadata   json.RawMessage     `json:"metadata"`
+		Spec       v1alpha1.IssuerSpec `json:"spec"`
+		Status     json.RawMessage     `json:"status"`
+	}
+	if err := yaml.UnmarshalStrict(data, &issuer); err != nil {
+		return signer.Policy{}, usagef("--issuer %s: %v", path, err)
+	}
+	if issuer.APIVersion != v1alpha1.GroupVersion.String() || (issuer.Kind != "PQIssuer" && issuer.Kind != "PQClusterIssuer") {
+		return signer.Policy{}, usagef("--issuer %s is a %s %s, not a PQIssuer or PQClusterIssuer of %s", path, issuer.APIVersion, issuer.Kind, v1alpha1.GroupVersion)
+	}
+	policy, err := issuer.Spec.SignerPolicy(issuer.Kind == "PQClusterIssuer")
+	if err != nil {
+		return signer.Policy{}, usagef("--issuer %s: %v", path, err)
+	}
+	return policy, nil
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -134,16 +134,16 @@ func TestBadInputs(t *testing.T) {
 	}{
 		{name: "key-missing", data: map[string][]byte{"tls.crt": rootCert}, reason: "KeyMissing", contains: "tls.key"},
 		{name: "cert-missing", data: map[string][]byte{"tls.key": rootKey}, reason: "CertificateMissing", contains: "tls.crt"},
-		{name: "key-mismatch", data: map[string][]byte{"tls.crt": rfcCert, "tls.key": rootKey}, reason: "KeyMismatch", contains: "key"},
+		{name: "key-mismatch", data: map[string][]byte{"tls.crt": rfcCert, "tls.key": rootKey}, reason: "KeyMismatch", contains: "does not belong to the CA certificate"},
 		{name: "expanded-key-only", data: map[string][]byte{"tls.crt": rfcCert, "tls.key": readVector(t, "rfc9881-lamps-wg/ML-DSA-65-expanded.priv.pem")}, reason: "UnsupportedKeyFormat", contains: "seed"},
 		{name: "hash-ml-dsa-ca", data: map[string][]byte{"tls.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: hashMLDSA}),
 			"tls.key": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: readVector(t, "hackathon-bc/ml-dsa-65-with-sha512-2.16.840.1.101.3.4.3.33_seed_priv.der")})}, reason: "HashMLDSANotAllowed", contains: "RFC 9881"},
-		{name: "not-a-ca", data: map[string][]byte{"tls.crt": leafCert, "tls.key": leafKey}, reason: "NotACA", contains: "CA"},
+		{name: "not-a-ca", data: map[string][]byte{"tls.crt": leafCert, "tls.key": leafKey}, reason: "NotACA", contains: "is not a CA certificate (basicConstraints CA:TRUE is missing)"},
 		{name: "expired", data: map[string][]byte{"tls.crt": expiredCert, "tls.key": expiredKey}, reason: "Expired", contains: "expired"},
-		{name: "chain-out-of-order", data: map[string][]byte{"tls.crt": append(bytes.Clone(rootCert), interCert...), "tls.key": interKey}, reason: "BrokenChain", contains: ""},
+		{name: "chain-out-of-order", data: map[string][]byte{"tls.crt": append(bytes.Clone(rootCert), interCert...), "tls.key": interKey}, reason: "BrokenChain", contains: "in the CA certificate file is not signed by certificate 2"},
 		{name: "garbage-pem", data: map[string][]byte{"tls.crt": []byte("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"), "tls.key": rootKey}, reason: "InvalidCertificate", contains: "cannot be parsed"},
 		{name: "secret-missing", noSecret: true, reason: "SecretNotFound", contains: "not found"},
-		{name: "max-duration-zero", data: map[string][]byte{"tls.crt": rootCert, "tls.key": rootKey}, maxDur: &metav1.Duration{}, reason: "InvalidSpec", contains: "maxDuration"},
+		{name: "max-duration-zero", data: map[string][]byte{"tls.crt": rootCert, "tls.key": rootKey}, maxDur: &metav1.Duration{}, reason: "InvalidSpec", contains: "spec.maxDuration 0s is not positive"},
 	}
 
 	// Everything at once, good requests in between.
@@ -160,7 +160,7 @@ func TestBadInputs(t *testing.T) {
 	}
 	for _, s := range secrets {
 		if !s.noSecret {
-			create(t, c, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: crNS, Name: s.name}, Type: corev1.SecretTypeOpaque, Data: s.data})
+			create(t, c, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: crNS, Name: s.name, Labels: caSecretLabels()}, Type: corev1.SecretTypeOpaque, Data: s.data})
 		}
 		issuer := pqClusterIssuer(s.name, s.name)
 		issuer.Spec.MaxDuration = s.maxDur

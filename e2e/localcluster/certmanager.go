@@ -34,7 +34,8 @@ const certManagerWorkers = 5
 // certManagerControllers are the cert-manager controllers this control plane runs: the Certificate
 // pipeline, the approver, the SelfSigned and CA issuers, and gateway-shim. ACME, Vault, Venafi and
 // ingress-shim need infrastructure that is not here.
-// Without the approver, requests wait for another approver, as with approver-policy installed.
+// Without the approver (--controllers=-certificaterequests-approver, as with approver-policy),
+// requests wait for another approver.
 func certManagerControllers(withApprover bool) []string {
 	names := []string{
 		trigger.ControllerName,
@@ -95,7 +96,7 @@ func (c *Cluster) startCertManager(ctx, runCtx context.Context, kubeconfig strin
 	}
 
 	known := controllerpkg.Known()
-	for _, name := range certManagerControllers(!c.opts.WithoutApprover) {
+	for _, name := range certManagerControllers(c.opts.Approver == ApproverCertManager) {
 		constructor, ok := known[name]
 		if !ok {
 			return fmt.Errorf("controller %q is not registered: its package is not imported", name)

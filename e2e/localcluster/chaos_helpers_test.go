@@ -37,6 +37,7 @@ var buildPQIssuer = sync.OnceValues(func() (string, error) { return goBuild("git
 type pqProcess struct {
 	cmd         *exec.Cmd
 	metricsAddr string
+	metrics     *metricsClient
 	logPath     string
 	exited      chan error
 }
@@ -49,7 +50,7 @@ func startPQProcess(t *testing.T, pc *pqCluster, leaderElect bool) *pqProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pqProcess{metricsAddr: freeAddr(t), logPath: filepath.Join(t.TempDir(), "pq-issuer.log"), exited: make(chan error, 1)}
+	p := &pqProcess{metricsAddr: freeAddr(t), metrics: pc.metrics(t), logPath: filepath.Join(t.TempDir(), "pq-issuer.log"), exited: make(chan error, 1)}
 	logFile, err := os.Create(p.logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -89,13 +90,15 @@ func (p *pqProcess) metric(t *testing.T, name string, labels ...string) float64 
 }
 
 func (p *pqProcess) scrape(name string, labels ...string) (float64, error) {
-	resp, err := http.Get("http://" + p.metricsAddr + "/metrics")
+	status, body, err := p.metrics.get(p.metricsAddr)
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
+	if status != http.StatusOK {
+		return 0, fmt.Errorf("GET /metrics: %d %q", status, body)
+	}
 	var sum float64
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(strings.NewReader(body))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()

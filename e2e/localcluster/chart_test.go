@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -45,6 +47,7 @@ const (
 	stepIssuer        = "PQIssuer Ready (CA Secret in its own namespace)"
 	stepIssued        = "Certificate issued"
 	stepEvent         = "Issued event recorded"
+	stepMetrics       = "/metrics read by a ServiceAccount bound to the chart's metrics-reader ClusterRole"
 )
 
 // ruleSteps names, for each group/resource the chart grants, the first happy-path step that fails
@@ -63,6 +66,9 @@ var ruleSteps = map[string]string{
 	"/namespaces": stepClusterIssuer,
 	"cert-manager.io/certificaterequests/status": stepIssued,
 	"events.k8s.io/events":                       stepEvent,
+	// /metrics asks the API server who the scraper is and whether it may read /metrics.
+	"authentication.k8s.io/tokenreviews":        stepMetrics,
+	"authorization.k8s.io/subjectaccessreviews": stepMetrics,
 }
 
 func ruleKey(r rbacv1.PolicyRule) string { return r.APIGroups[0] + "/" + r.Resources[0] }
@@ -76,9 +82,11 @@ func TestHelmChart(t *testing.T) {
 	pc := startPQCluster(t, localcluster.Options{})
 	c := pc.c
 	create(t, c, namespace(releaseNamespace))
+	// Prometheus, bound by the chart (metrics.readers) to its metrics-reader ClusterRole.
+	prometheus := newMetricsClient(t, c, "prometheus", "")
 
 	// 1. The rendered chart applies cleanly, CRDs included (over the ones the cluster started with).
-	manifest := helmTemplate(t)
+	manifest := helmTemplate(t, "metrics.readers[0].name=prometheus", "metrics.readers[0].namespace=monitoring")
 	out := pc.kubectl(t, []byte(manifest), "apply", "--server-side", "--force-conflicts", "-f", "-")
 	t.Logf("kubectl apply of the rendered chart:\n%s", out)
 	for _, want := range []string{
@@ -86,6 +94,7 @@ func TestHelmChart(t *testing.T) {
 		"serviceaccount/pq-issuer serverside-applied", "clusterrole.rbac.authorization.k8s.io/pq-issuer serverside-applied",
 		"role.rbac.authorization.k8s.io/pq-issuer:leader-election serverside-applied", "deployment.apps/pq-issuer serverside-applied",
 		"poddisruptionbudget.policy/pq-issuer serverside-applied", "clusterrolebinding.rbac.authorization.k8s.io/pq-issuer:approver serverside-applied",
+		"clusterrolebinding.rbac.authorization.k8s.io/pq-issuer:metrics-reader serverside-applied",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl apply output lacks %q", want)
@@ -103,7 +112,7 @@ func TestHelmChart(t *testing.T) {
 
 	// 2. Sufficient: everything works as the chart's ServiceAccount.
 	t.Run("happy path as the chart's ServiceAccount", func(t *testing.T) {
-		failed, why, stop := happyPath(t, pc, "all", waitTimeout)
+		failed, why, stop := happyPath(t, pc, prometheus, "all", waitTimeout)
 		stop()
 		if failed != "" {
 			t.Fatalf("step %q failed with the chart's RBAC: %s", failed, why)
@@ -134,7 +143,7 @@ func TestHelmChart(t *testing.T) {
 				t.Fatalf("no happy-path step is known to need %s: add it to ruleSteps, or drop the rule", tc.name)
 			}
 			setRules(t, c, tc.role, slices.Delete(slices.Clone(tc.all), tc.i, tc.i+1))
-			failed, why, stop := happyPath(t, pc, fmt.Sprintf("r%d", n), 5*time.Second)
+			failed, why, stop := happyPath(t, pc, prometheus, fmt.Sprintf("r%d", n), 5*time.Second)
 			// Restore first: a manager whose caches cannot sync does not stop until they do
 			// (controller-runtime v0.25's cache start ignores cancellation).
 			setRules(t, c, tc.role, tc.all)
@@ -185,7 +194,7 @@ func TestHelmChart(t *testing.T) {
 		if slices.ContainsFunc(clusterRole.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, "secrets") }) {
 			t.Fatalf("ClusterRole still grants secrets: %v", clusterRole.Rules)
 		}
-		stop := startImpersonated(t, pc, true)
+		stop := startImpersonated(t, pc, true, "")
 		defer stop()
 		issuer := pqClusterIssuer("restricted", "chart-ca")
 		create(t, c, issuer)
@@ -222,15 +231,20 @@ func TestHelmChart(t *testing.T) {
 }
 
 // happyPath starts pq-issuer's manager as the chart's ServiceAccount and runs the steps with
-// objects named after id, each given timeout. It returns the first step that failed and why, or
-// "", and the function that stops the manager.
-func happyPath(t *testing.T, pc *pqCluster, id string, timeout time.Duration) (step, why string, stop func()) {
+// objects named after id, each given timeout, reading /metrics as reader. It returns the first step
+// that failed and why, or "", and the function that stops the manager.
+func happyPath(t *testing.T, pc *pqCluster, reader *metricsClient, id string, timeout time.Duration) (step, why string, stop func()) {
 	t.Helper()
 	c := pc.c
-	stop = startImpersonated(t, pc, false)
-
+	// Each run starts as a fresh install does, without the Lease, so that creating it is needed.
 	lease := &coordinationv1.Lease{}
 	key := client.ObjectKey{Namespace: releaseNamespace, Name: controllers.LeaderElectionID}
+	if err := c.Delete(t.Context(), &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	metricsAddr := freeAddr(t)
+	stop = startImpersonated(t, pc, false, metricsAddr)
+
 	started := time.Now()
 	if !poll(t, timeout, func() bool {
 		if c.Get(t.Context(), key, lease) != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" ||
@@ -272,12 +286,23 @@ func happyPath(t *testing.T, pc *pqCluster, id string, timeout time.Duration) (s
 	if !poll(t, timeout, func() bool { return len(events(t, c, cr, cmapi.CertificateRequestReasonIssued)) == 1 }) {
 		return stepEvent, fmt.Sprintf("events about %s: %q", cr.Name, events(t, c, cr, "")), stop
 	}
+
+	var status int
+	var body string
+	var err error
+	if !poll(t, timeout, func() bool {
+		status, body, err = reader.get(metricsAddr)
+		return err == nil && status == http.StatusOK && strings.Contains(body, "controller_runtime_reconcile_total")
+	}) {
+		return stepMetrics, fmt.Sprintf("GET /metrics: %d %q (%v)", status, body, err), stop
+	}
 	return "", "", stop
 }
 
 // startImpersonated runs pq-issuer's manager, with leader election in the release namespace, as
-// the chart's ServiceAccount; stop ends it and waits.
-func startImpersonated(t *testing.T, pc *pqCluster, clusterIssuersOnly bool) (stop func()) {
+// the chart's ServiceAccount, serving /metrics on metricsAddr unless it is ""; stop ends it and
+// waits.
+func startImpersonated(t *testing.T, pc *pqCluster, clusterIssuersOnly bool, metricsAddr string) (stop func()) {
 	t.Helper()
 	cfg := pc.Config()
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: chartSA}
@@ -285,6 +310,7 @@ func startImpersonated(t *testing.T, pc *pqCluster, clusterIssuersOnly bool) (st
 		Options:                 controllers.Options{ClusterResourceNamespace: pc.ClusterResourceNamespace(), ClusterIssuersOnly: clusterIssuersOnly},
 		LeaderElection:          true,
 		LeaderElectionNamespace: releaseNamespace,
+		MetricsBindAddress:      metricsAddr,
 	})
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	var wg sync.WaitGroup

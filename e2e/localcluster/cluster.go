@@ -43,9 +43,9 @@ type Options struct {
 	// and --kube-api-burst; zero means cert-manager's defaults, 20 and 50.
 	CertManagerQPS   float32
 	CertManagerBurst int
-	// WithoutApprover leaves out cert-manager's approver, as in a cluster that runs approver-policy
-	// instead: CertificateRequests stay unapproved until something approves them.
-	WithoutApprover bool
+	// Approver approves or denies CertificateRequests: cert-manager's approver (the default),
+	// approver-policy (with cert-manager's approver left out) or none.
+	Approver Approver
 	// Extra runs next to cert-manager's and trust-manager's controllers, for example pq-issuer's
 	// manager with --cluster-resource-namespace=ClusterResourceNamespace. A Runner that returns an
 	// error before Stop is reported by Stop.
@@ -79,13 +79,24 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.ClusterResourceNamespace == "" {
 		opts.ClusterResourceNamespace = DefaultClusterResourceNamespace
 	}
+	if opts.Approver == "" {
+		opts.Approver = ApproverCertManager
+	}
+	if _, err := ParseApprover(string(opts.Approver)); err != nil {
+		return nil, err
+	}
 	log := opts.Log.WithName("localcluster")
 	started := time.Now()
 
 	if err := checkBinaries(opts.BinDir); err != nil {
 		return nil, err
 	}
-	crdDirs, err := crdDirectories(ctx)
+	if opts.Approver == ApproverPolicy {
+		if err := downloadApproverPolicy(ctx); err != nil {
+			return nil, err
+		}
+	}
+	crdDirs, err := crdDirectories(ctx, crdSources(opts.Approver))
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +160,11 @@ func (c *Cluster) start(ctx, runCtx context.Context) error {
 	}
 	if err := c.startTrustManager(ctx, runCtx, cfg); err != nil {
 		return fmt.Errorf("starting trust-manager's Bundle controller: %w", err)
+	}
+	if c.opts.Approver == ApproverPolicy {
+		if err := c.startApproverPolicy(ctx, runCtx, kubeconfigPath); err != nil {
+			return fmt.Errorf("starting approver-policy: %w", err)
+		}
 	}
 	for i, run := range c.opts.Extra {
 		c.goRun(runCtx, fmt.Sprintf("extra runner %d", i), func(ctx context.Context) error {

@@ -18,7 +18,8 @@ func PQIssuer(clusterResourceNamespace string) Runner {
 
 // PQIssuerWith is PQIssuer with the manager settings of opts (leader election, cluster issuers
 // only, ...). Unset MaxConcurrentReconciles and Metrics get the binary's default and a registry of
-// their own; metrics and probes are not served.
+// their own; probes are not served, metrics only when opts.MetricsBindAddress is set (the
+// controller-runtime metrics there; the pq_issuer_* ones stay in the registry of their own).
 func PQIssuerWith(opts controllers.ManagerOptions) Runner {
 	return func(ctx context.Context, cfg *rest.Config) error {
 		opts := opts // each start gets its own copy
@@ -32,7 +33,10 @@ func PQIssuerWith(opts controllers.ManagerOptions) Runner {
 			}
 			opts.Metrics = m
 		}
-		opts.MetricsBindAddress, opts.HealthProbeBindAddress = "0", "0"
+		if opts.MetricsBindAddress == "" {
+			opts.MetricsBindAddress = "0"
+		}
+		opts.HealthProbeBindAddress = "0"
 		// Controller names are process-wide; tests start the controllers more than once.
 		opts.SkipNameValidation = true
 		mgr, err := controllers.NewManager(ctx, cfg, opts)

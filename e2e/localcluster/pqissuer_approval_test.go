@@ -15,7 +15,7 @@ import (
 // approver-policy does: pq-issuer must not touch a request until it is approved, and must mark a
 // denied one Denied.
 func TestPQIssuerWaitsForApproval(t *testing.T) {
-	pc := startPQCluster(t, localcluster.Options{WithoutApprover: true, Extra: inProcessPQIssuer})
+	pc := startPQCluster(t, localcluster.Options{Approver: localcluster.ApproverNone, Extra: inProcessPQIssuer})
 	c := pc.c
 	ns := "approval"
 	create(t, c, namespace(ns))

@@ -2,6 +2,7 @@ package localcluster_test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,16 +17,22 @@ import (
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/pq-issuer/pq-issuer/e2e/localcluster"
 )
 
 // TestPQIssuerBinary runs the pq-issuer binary as a Deployment would, outside the control plane's
 // process: it wins the leader election Lease in its namespace, signs, serves /healthz, /readyz and
-// its Prometheus metrics, logs JSON, and on SIGTERM exits cleanly and gives the Lease up.
+// its Prometheus metrics (over HTTPS, to a ServiceAccount allowed to get /metrics and no one else),
+// logs JSON, and on SIGTERM exits cleanly and gives the Lease up.
 func TestPQIssuerBinary(t *testing.T) {
 	pc := startPQCluster(t, localcluster.Options{})
 	c := pc.c
@@ -71,7 +78,20 @@ func TestPQIssuerBinary(t *testing.T) {
 		return ptr.Deref(lease.Spec.HolderIdentity, "") != ""
 	})
 
-	metrics := httpGet(t, "http://"+metricsAddr+"/metrics", logs)
+	// /metrics: no token, 401; a token without RBAC for /metrics, 403; Prometheus's, the metrics.
+	for _, tc := range []struct {
+		name       string
+		reader     *metricsClient
+		wantStatus int
+	}{
+		{"no token", &metricsClient{http: pc.metrics(t).http}, http.StatusUnauthorized},
+		{"a ServiceAccount without RBAC for /metrics", newMetricsClient(t, c, "stranger", ""), http.StatusForbidden},
+	} {
+		if status, body, err := tc.reader.get(metricsAddr); err != nil || status != tc.wantStatus {
+			t.Errorf("GET /metrics with %s: %d %q (%v), want %d", tc.name, status, body, err, tc.wantStatus)
+		}
+	}
+	metrics := pc.metrics(t).wait(t, metricsAddr, logs)
 	for _, want := range []string{
 		`pq_issuer_certificaterequests_signed_total{algorithm="ML-DSA-65",issuer_kind="PQClusterIssuer"} 1`,
 		`pq_issuer_signing_duration_seconds_count{algorithm="ML-DSA-65",issuer_kind="PQClusterIssuer"} 1`,
@@ -143,6 +163,90 @@ func httpGet(t *testing.T, url string, logs func() string) string {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("GET %s: %v\npq-issuer's log:\n%s", url, err, logs())
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// metricsClient reads pq-issuer's /metrics as Prometheus does: over HTTPS (pq-issuer's certificate is
+// self-signed, made at start, so it is not verified) with a ServiceAccount token.
+type metricsClient struct {
+	http  *http.Client
+	token string
+}
+
+// metricsReaderRole is the ClusterRole the chart's metrics-reader renders, for clusters without
+// the chart.
+const metricsReaderRole = "pq-issuer-metrics-reader"
+
+// metrics returns the cluster's Prometheus: a ServiceAccount bound to metricsReaderRole, made on
+// first use.
+func (pc *pqCluster) metrics(t *testing.T) *metricsClient {
+	t.Helper()
+	if pc.metricsReader == nil {
+		role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: metricsReaderRole},
+			Rules: []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}}
+		create(t, pc.c, role)
+		pc.metricsReader = newMetricsClient(t, pc.c, "prometheus", role.Name)
+	}
+	return pc.metricsReader
+}
+
+// newMetricsClient makes ServiceAccount monitoring/name, bound to clusterRole unless it is "", and a
+// client with its token.
+func newMetricsClient(t *testing.T, c client.Client, name, clusterRole string) *metricsClient {
+	t.Helper()
+	if err := c.Create(t.Context(), namespace("monitoring")); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "monitoring", Name: name}}
+	create(t, c, sa)
+	if clusterRole != "" {
+		create(t, c, &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: clusterRole + ":" + name},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: sa.Namespace, Name: sa.Name}},
+		})
+	}
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}
+	if err := c.SubResource("token").Create(t.Context(), sa, tr); err != nil {
+		t.Fatalf("requesting a token for ServiceAccount %s: %v", name, err)
+	}
+	return &metricsClient{
+		http:  &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}},
+		token: tr.Status.Token,
+	}
+}
+
+// get reads https://addr/metrics once.
+func (m *metricsClient) get(addr string) (status int, body string, err error) {
+	req, err := http.NewRequest(http.MethodGet, "https://"+addr+"/metrics", nil)
+	if err != nil {
+		return 0, "", err
+	}
+	if m.token != "" {
+		req.Header.Set("Authorization", "Bearer "+m.token)
+	}
+	resp, err := m.http.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// wait polls /metrics until it answers 200 and returns the body; logs explains a failure.
+func (m *metricsClient) wait(t *testing.T, addr string, logs func() string) string {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		status, body, err := m.get(addr)
+		if err == nil && status == http.StatusOK {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET https://%s/metrics: %d %q (%v)\npq-issuer's log:\n%s", addr, status, body, err, logs())
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,12 +18,14 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
+	"github.com/pq-issuer/pq-issuer/controllers"
 	"github.com/pq-issuer/pq-issuer/e2e/localcluster"
 	"github.com/pq-issuer/pq-issuer/interop"
 )
@@ -31,8 +34,9 @@ import (
 // a user would point at it.
 type pqCluster struct {
 	*localcluster.Cluster
-	c          client.Client
-	kubeconfig string // file for bin/kubectl
+	c             client.Client
+	kubeconfig    string         // file for bin/kubectl
+	metricsReader *metricsClient // made by metrics
 }
 
 // inProcessPQIssuer runs pq-issuer's controllers in the control plane's process, with the cluster
@@ -114,6 +118,47 @@ func (pc *pqCluster) installCASecret(t *testing.T, caDir, namespace, name string
 		t.Fatal(err)
 	}
 	return secret
+}
+
+// caSecretLabels mark a Secret as a CA Secret, as `kubectl pq ca secret` does.
+func caSecretLabels() map[string]string {
+	return map[string]string{v1alpha1.CASecretLabel: v1alpha1.CASecretLabelValue}
+}
+
+// cachedSecrets starts the cache of a manager made as the pq-issuer binary makes it (its controllers
+// stay stopped) and returns the Secrets the cache holds, as sorted namespace/name.
+func cachedSecrets(t *testing.T, pc *pqCluster) []string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	m, err := controllers.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := controllers.NewManager(ctx, pc.Config(), controllers.ManagerOptions{
+		Options:            controllers.Options{ClusterResourceNamespace: pc.ClusterResourceNamespace(), MaxConcurrentReconciles: 1, Metrics: m},
+		MetricsBindAddress: "0", HealthProbeBindAddress: "0", SkipNameValidation: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- mgr.GetCache().Start(ctx) }()
+	defer func() { cancel(); <-stopped }()
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		t.Fatal("the manager's cache did not start")
+	}
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+	if err := mgr.GetCache().List(ctx, list); err != nil {
+		t.Fatalf("listing Secrets from the manager's cache: %v", err)
+	}
+	var names []string
+	for _, s := range list.Items {
+		names = append(names, s.Namespace+"/"+s.Name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // readyClusterIssuer installs the CA in caDir as Secret name of the cluster resource namespace,
@@ -206,13 +251,20 @@ func wantSignatureAlgorithm(t *testing.T, what string, cert *x509.Certificate, a
 // about obj when reason is "".
 func events(t *testing.T, c client.Client, obj client.Object, reason string) []string {
 	t.Helper()
+	return eventsFrom(t, c, obj, "", reason)
+}
+
+// eventsFrom returns the messages of the events controller recorded about obj with reason; ""
+// stands for any controller and any reason.
+func eventsFrom(t *testing.T, c client.Client, obj client.Object, controller, reason string) []string {
+	t.Helper()
 	var list corev1.EventList
 	if err := c.List(t.Context(), &list, client.InNamespace(obj.GetNamespace())); err != nil {
 		t.Fatal(err)
 	}
 	var out []string
 	for _, e := range list.Items {
-		if e.InvolvedObject.UID == obj.GetUID() && (reason == "" || e.Reason == reason) {
+		if e.InvolvedObject.UID == obj.GetUID() && (controller == "" || e.ReportingController == controller) && (reason == "" || e.Reason == reason) {
 			out = append(out, e.Message)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -219,6 +220,55 @@ func TestPQIssuer(t *testing.T) {
 			waitIssuer(t, c, issuer, metav1.ConditionTrue, v1alpha1.ReasonVerified)
 			issuedSecret(t, c, crt, "late.demo.svc")
 		}},
+		{"CA Secret without the label: issuer SecretNotMarked until kubectl labels it, and again once the label is removed", func(t *testing.T) {
+			dir := offlineRoot(t, "ML-DSA-65", "Unmarked Root")
+			create(t, c, &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Namespace: crNS, Name: "unmarked-ca"}, Type: corev1.SecretTypeTLS,
+				Data: map[string][]byte{corev1.TLSCertKey: readFile(t, filepath.Join(dir, "tls.crt")), corev1.TLSPrivateKeyKey: readFile(t, filepath.Join(dir, "tls.key"))},
+			})
+			issuer := pqClusterIssuer("unmarked-ca", "unmarked-ca")
+			create(t, c, issuer)
+			ready := waitIssuer(t, c, issuer, metav1.ConditionFalse, v1alpha1.ReasonSecretNotMarked)
+			label := "kubectl label secret -n cert-manager unmarked-ca pq-issuer.dev/ca-secret=true"
+			if !strings.Contains(ready.Message, label) || !strings.Contains(ready.Message, "`kubectl pq ca secret` writes the label") {
+				t.Errorf("SecretNotMarked message %q does not say how to mark the Secret", ready.Message)
+			}
+			if got := waitEvent(t, c, issuer, v1alpha1.ReasonSecretNotMarked); got != ready.Message {
+				t.Errorf("SecretNotMarked event %q differs from the condition message %q", got, ready.Message)
+			}
+			// The command from the message, as the operator runs it.
+			pc.kubectl(t, nil, strings.Fields(strings.TrimPrefix(label, "kubectl "))...)
+			waitIssuer(t, c, issuer, metav1.ConditionTrue, v1alpha1.ReasonVerified)
+			pc.kubectl(t, nil, "label", "secret", "-n", crNS, "unmarked-ca", v1alpha1.CASecretLabel+"-")
+			waitIssuer(t, c, issuer, metav1.ConditionFalse, v1alpha1.ReasonSecretNotMarked)
+			if got := events(t, c, issuer, v1alpha1.ReasonSecretNotMarked); len(got) != 2 {
+				t.Errorf("%d SecretNotMarked events, want 2 (before the label, after its removal): %q", len(got), got)
+			}
+		}},
+		{"the controllers' cache holds the metadata of CA Secrets only", func(t *testing.T) {
+			all := &metav1.PartialObjectMetadataList{}
+			all.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+			if err := c.List(t.Context(), all); err != nil {
+				t.Fatal(err)
+			}
+			var marked, unmarked []string
+			for _, s := range all.Items {
+				if s.Labels[v1alpha1.CASecretLabel] == v1alpha1.CASecretLabelValue {
+					marked = append(marked, s.Namespace+"/"+s.Name)
+				} else {
+					unmarked = append(unmarked, s.Namespace+"/"+s.Name)
+				}
+			}
+			if len(marked) < 3 || len(unmarked) < 3 {
+				t.Fatalf("the cluster holds %d CA Secrets and %d others; the steps above should have made at least 3 of each", len(marked), len(unmarked))
+			}
+			cached := cachedSecrets(t, pc)
+			slices.Sort(marked)
+			if !slices.Equal(cached, marked) {
+				t.Errorf("the cache holds Secrets %q, want exactly the CA Secrets %q (of %d Secrets)", cached, marked, len(all.Items))
+			}
+			t.Logf("cached %d CA Secrets of %d Secrets", len(cached), len(all.Items))
+		}},
 		{"tampered CSR: Failed, naming the bad signature, in kubectl describe too", func(t *testing.T) {
 			cr := request(ns, "tampered", "mesh-ca", tamperCSR(t, kubectlPQCSR(t, "--algorithm", "ECDSA-P256", "--common-name", "mallory", "--dns", "mallory.demo.svc"), "mallory"))
 			create(t, c, cr)
@@ -245,7 +295,7 @@ func TestPQIssuer(t *testing.T) {
 				t.Fatal(err)
 			}
 			create(t, c, &corev1.Secret{
-				ObjectMeta: metav1.ObjectMeta{Namespace: crNS, Name: "old-ca"}, Type: corev1.SecretTypeTLS,
+				ObjectMeta: metav1.ObjectMeta{Namespace: crNS, Name: "old-ca", Labels: caSecretLabels()}, Type: corev1.SecretTypeTLS,
 				Data: map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM},
 			})
 			issuer := pqClusterIssuer("old-ca", "old-ca")

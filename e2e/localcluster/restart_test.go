@@ -62,6 +62,15 @@ func TestStartStopLeavesNothingBehind(t *testing.T) {
 // mentions marker, as "pid exe".
 func processesFrom(t *testing.T, bin, marker string) []string {
 	t.Helper()
+	return processes(t, func(exe, cmdline string) bool {
+		return filepath.Dir(strings.TrimSuffix(exe, " (deleted)")) == bin && strings.Contains(cmdline, marker)
+	})
+}
+
+// processes lists the running processes for which match(executable, command line) holds, as
+// "pid exe".
+func processes(t *testing.T, match func(exe, cmdline string) bool) []string {
+	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Fatalf("Listing processes: %v", err)
@@ -72,14 +81,13 @@ func processesFrom(t *testing.T, bin, marker string) []string {
 			continue
 		}
 		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if err != nil || filepath.Dir(strings.TrimSuffix(exe, " (deleted)")) != bin {
+		if err != nil {
 			continue
 		}
 		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !strings.Contains(string(cmdline), marker) {
-			continue
+		if err == nil && match(exe, string(cmdline)) {
+			found = append(found, e.Name()+" "+exe)
 		}
-		found = append(found, e.Name()+" "+exe)
 	}
 	return found
 }

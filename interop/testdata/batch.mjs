@@ -27,6 +27,21 @@ const ops = {
     };
   },
 
+  // describe is what OpenSSL reads of a certificate's names and extensions, to compare
+  // certificates issued for the same request by different paths.
+  describe({ cert }) {
+    const [c] = certs(cert);
+    return {
+      subject: c.subject ?? null,
+      issuer: c.issuer,
+      subjectAltName: c.subjectAltName ?? null,
+      extKeyUsage: c.keyUsage ?? null,
+      ca: c.ca,
+      infoAccess: c.infoAccess ?? null,
+      keyType: c.publicKey.asymmetricKeyType,
+    };
+  },
+
   // mtls handshakes a Node client with a Node server over 127.0.0.1.
   async mtls({ server: serverCreds, client, servername, message }) {
     const serverErrors = [];

@@ -171,8 +171,8 @@ func TestLint(t *testing.T) {
 func TestDefaults(t *testing.T) {
 	objs := render(t)
 	wantKinds := []string{
-		"ClusterRole/pq-issuer", "ClusterRole/pq-issuer:approver", "ClusterRoleBinding/pq-issuer",
-		"ClusterRoleBinding/pq-issuer:approver", "CustomResourceDefinition/pqclusterissuers.pq-issuer.dev",
+		"ClusterRole/pq-issuer", "ClusterRole/pq-issuer:approver", "ClusterRole/pq-issuer:metrics-reader",
+		"ClusterRoleBinding/pq-issuer", "ClusterRoleBinding/pq-issuer:approver", "CustomResourceDefinition/pqclusterissuers.pq-issuer.dev",
 		"CustomResourceDefinition/pqissuers.pq-issuer.dev", "Deployment/pq-issuer", "PodDisruptionBudget/pq-issuer",
 		"Role/pq-issuer:leader-election", "RoleBinding/pq-issuer:leader-election", "Service/pq-issuer-metrics",
 		"ServiceAccount/pq-issuer",
@@ -217,6 +217,35 @@ func TestDefaults(t *testing.T) {
 	cr := decode[rbacv1.ClusterRole](t, objs, "ClusterRole", "pq-issuer")
 	if !hasResource(cr.Rules, "secrets") {
 		t.Errorf("ClusterRole rules %v lack secrets: PQIssuers read Secrets in their own namespaces", cr.Rules)
+	}
+	// /metrics authenticates and authorizes its clients through the API server.
+	for _, want := range []rbacv1.PolicyRule{
+		{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
+		{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
+	} {
+		if !slices.ContainsFunc(cr.Rules, func(r rbacv1.PolicyRule) bool { return equalRules([]rbacv1.PolicyRule{r}, []rbacv1.PolicyRule{want}) }) {
+			t.Errorf("ClusterRole rules %v lack %v", cr.Rules, want)
+		}
+	}
+	reader := decode[rbacv1.ClusterRole](t, objs, "ClusterRole", "pq-issuer:metrics-reader")
+	if want := []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}; !equalRules(reader.Rules, want) {
+		t.Errorf("metrics-reader rules %v, want %v", reader.Rules, want)
+	}
+	// The Lease rules: get and update only the Lease the controller uses (controllers.LeaderElectionID,
+	// which controllers' tests tie to the RBAC marker); create cannot be restricted by name.
+	lease := decode[rbacv1.Role](t, objs, "Role", "pq-issuer:leader-election")
+	wantLease := []rbacv1.PolicyRule{
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: []string{"pq-issuer.pq-issuer.dev"}, Verbs: []string{"get", "update"}},
+	}
+	var leaseRules []rbacv1.PolicyRule
+	for _, r := range lease.Rules {
+		if hasResource([]rbacv1.PolicyRule{r}, "leases") {
+			leaseRules = append(leaseRules, r)
+		}
+	}
+	if !equalRules(leaseRules, wantLease) {
+		t.Errorf("leader election Lease rules %v, want %v", leaseRules, wantLease)
 	}
 	approver := decode[rbacv1.ClusterRole](t, objs, "ClusterRole", "pq-issuer:approver")
 	wantApprover := []rbacv1.PolicyRule{{APIGroups: []string{"cert-manager.io"}, Resources: []string{"signers"}, Verbs: []string{"approve"},
@@ -358,8 +387,27 @@ func TestValues(t *testing.T) {
 			set:  []string{"metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=prometheus"},
 			check: func(t *testing.T, objs []object) {
 				o := find(objs, "ServiceMonitor", "pq-issuer")
-				if o == nil || !strings.Contains(string(o.YAML), "release: prometheus") || !strings.Contains(string(o.YAML), "port: metrics") {
-					t.Errorf("ServiceMonitor %v, want one scraping port metrics with label release=prometheus", o)
+				if o == nil {
+					t.Fatal("no ServiceMonitor rendered")
+				}
+				for _, want := range []string{"release: prometheus", "port: metrics", "scheme: https", "bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token"} {
+					if !strings.Contains(string(o.YAML), want) {
+						t.Errorf("ServiceMonitor lacks %q:\n%s", want, o.YAML)
+					}
+				}
+			},
+		},
+		{
+			name: "metrics.readers are bound to the metrics-reader ClusterRole",
+			set:  []string{"metrics.readers[0].name=prometheus-k8s", "metrics.readers[0].namespace=monitoring"},
+			check: func(t *testing.T, objs []object) {
+				b := decode[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding", "pq-issuer:metrics-reader")
+				want := []rbacv1.Subject{{Kind: "ServiceAccount", Name: "prometheus-k8s", Namespace: "monitoring"}}
+				if b.RoleRef.Name != "pq-issuer:metrics-reader" || !slices.Equal(b.Subjects, want) {
+					t.Errorf("binding %+v, want %v bound to pq-issuer:metrics-reader", b, want)
+				}
+				if find(render(t), "ClusterRoleBinding", "pq-issuer:metrics-reader") != nil {
+					t.Error("metrics-reader binding rendered without metrics.readers")
 				}
 			},
 		},
@@ -404,6 +452,7 @@ func TestBadValues(t *testing.T) {
 		{name: "API server CIDR malformed", set: []string{"networkPolicy.enabled=true", "networkPolicy.apiServerCIDRs={10.0.0.1}"}, wantErr: []string{"apiServerCIDRs"}},
 		{name: "pull policy unknown", set: []string{"image.pullPolicy=Sometimes"}, wantErr: []string{"pullPolicy"}},
 		{name: "two replicas without leader election", set: []string{"leaderElection.enabled=false"}, wantErr: []string{"replicaCount > 1 needs leaderElection.enabled=true"}},
+		{name: "metrics reader without a namespace", set: []string{"metrics.readers[0].name=prometheus"}, wantErr: []string{"readers", "namespace"}},
 		{name: "service monitor without the metrics service", set: []string{"metrics.serviceMonitor.enabled=true", "metrics.service.enabled=false"}, wantErr: []string{"metrics.serviceMonitor.enabled needs metrics.service.enabled"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

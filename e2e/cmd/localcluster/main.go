@@ -24,6 +24,7 @@ import (
 type options struct {
 	binDir     string
 	kubeconfig string
+	approver   string
 	verbosity  int
 }
 
@@ -33,6 +34,8 @@ func main() {
 	flags := flag.NewFlagSet(filepath.Base(os.Args[0]), flag.ExitOnError)
 	flags.StringVar(&opts.binDir, "bin-dir", "../bin", "Directory with kube-apiserver, etcd and kubectl (built by `make tools`)")
 	flags.StringVar(&opts.kubeconfig, "kubeconfig", "../bin/local/kubeconfig", "Where to write the kubeconfig for the cluster administrator")
+	flags.StringVar(&opts.approver, "approver", string(localcluster.ApproverCertManager),
+		fmt.Sprintf("Who approves CertificateRequests, one of %v: cert-manager's approver (approves all), approver-policy (CertificateRequestPolicies decide; cert-manager runs without its approver) or none", localcluster.Approvers()))
 	flags.IntVar(&opts.verbosity, "v", 0, "Log verbosity; 1 adds debug logs")
 	_ = flags.Parse(os.Args[1:]) // ExitOnError: Parse exits on a bad flag
 
@@ -58,11 +61,16 @@ func run(ctx context.Context, log logr.Logger, opts options) (err error) {
 	if err != nil {
 		return err
 	}
+	approver, err := localcluster.ParseApprover(opts.approver)
+	if err != nil {
+		return fmt.Errorf("--approver: %w", err)
+	}
 
 	cluster, err := localcluster.Start(ctx, localcluster.Options{
-		BinDir: binDir,
-		Log:    log,
-		Extra:  []localcluster.Runner{localcluster.PQIssuer(localcluster.DefaultClusterResourceNamespace)},
+		BinDir:   binDir,
+		Log:      log,
+		Approver: approver,
+		Extra:    []localcluster.Runner{localcluster.PQIssuer(localcluster.DefaultClusterResourceNamespace)},
 	})
 	if err != nil {
 		return err
@@ -84,16 +92,29 @@ func run(ctx context.Context, log logr.Logger, opts options) (err error) {
 Local control plane is running: kube-apiserver %s
 cert-manager (Certificate pipeline, SelfSigned and CA issuers, gateway-shim), trust-manager and
 pq-issuer (--cluster-resource-namespace=%s) run in this process.
+%s
 
   %s --kubeconfig %s get crds
   export KUBECONFIG=%s
 
 Press Ctrl-C to stop it.
-`, cluster.Config().Host, localcluster.DefaultClusterResourceNamespace, kubectl, kubeconfig, kubeconfig)
+`, cluster.Config().Host, localcluster.DefaultClusterResourceNamespace, approverLine(approver), kubectl, kubeconfig, kubeconfig)
 
 	<-ctx.Done()
 	log.Info("Shutting down")
 	return nil
+}
+
+// approverLine says who approves CertificateRequests.
+func approverLine(approver localcluster.Approver) string {
+	switch approver {
+	case localcluster.ApproverPolicy:
+		return "approver-policy (its own process) approves CertificateRequests that a CertificateRequestPolicy allows;\ncert-manager runs without its approver."
+	case localcluster.ApproverNone:
+		return "Nothing approves CertificateRequests: approve or deny them yourself."
+	default:
+		return "cert-manager's approver approves every CertificateRequest."
+	}
 }
 
 func removeIfExists(path string) error {

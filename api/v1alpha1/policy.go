@@ -1,7 +1,6 @@
-package controllers
+package v1alpha1
 
 import (
-	"context"
 	"encoding/asn1"
 	"errors"
 	"fmt"
@@ -9,21 +8,16 @@ import (
 	"strconv"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
 	"github.com/pq-issuer/pq-issuer/signer"
 )
 
-// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
-
-// policyOf turns an issuer's spec into the builder's policy. Errors name the spec field, for the
-// issuer's Ready condition.
-func policyOf(kind IssuerKind, spec *v1alpha1.IssuerSpec) (signer.Policy, error) {
+// SignerPolicy turns the spec into the certificate builder's policy, the one the controller and
+// `kubectl pq sign --issuer` both apply. clusterScoped says whether the spec is a PQClusterIssuer's:
+// only those may let SPIFFE IDs name any namespace. Errors name the spec field, for the issuer's
+// Ready condition. The namespace selector needs the cluster and is the controller's to apply.
+func (spec *IssuerSpec) SignerPolicy(clusterScoped bool) (signer.Policy, error) {
 	var pol signer.Policy
 	if spec.MaxDuration != nil {
 		if spec.MaxDuration.Duration <= 0 {
@@ -54,7 +48,7 @@ func policyOf(kind IssuerKind, spec *v1alpha1.IssuerSpec) (signer.Policy, error)
 		if p.SPIFFE != nil {
 			pol.TrustDomain = p.SPIFFE.TrustDomain
 			// The CRD refuses it on a PQIssuer; a namespaced issuer never gets it, whatever the API server did.
-			pol.SPIFFEAnyNamespace = p.SPIFFE.AllowAnyNamespace && kind.ClusterScoped
+			pol.SPIFFEAnyNamespace = p.SPIFFE.AllowAnyNamespace && clusterScoped
 		}
 		if _, err := metav1.LabelSelectorAsSelector(p.NamespaceSelector); err != nil {
 			return pol, fmt.Errorf("spec.policy.namespaceSelector: %w", err)
@@ -82,32 +76,10 @@ func parseOID(s string) (asn1.ObjectIdentifier, error) {
 	return oid, nil
 }
 
-// namesOf is the issuer's status.names.
-func namesOf(pol *signer.Policy) string {
+// NamesOf is what status.names says of a policy.
+func NamesOf(pol *signer.Policy) string {
 	if pol.Restricted() {
-		return v1alpha1.NamesRestricted
+		return NamesRestricted
 	}
-	return v1alpha1.NamesUnrestricted
-}
-
-// checkNamespace refuses a request from a namespace a PQClusterIssuer's namespaceSelector does not
-// select.
-func checkNamespace(ctx context.Context, c client.Reader, kind IssuerKind, issuer v1alpha1.Issuer, namespace string) error {
-	p := issuer.GetSpec().Policy
-	if !kind.ClusterScoped || p == nil || p.NamespaceSelector == nil {
-		return nil
-	}
-	selector, err := metav1.LabelSelectorAsSelector(p.NamespaceSelector)
-	if err != nil { // the issuer is not Ready with such a selector: it changed since
-		return pending("Waiting for %s %s: its spec.policy.namespaceSelector cannot be used: %v", kind.Name, issuer.GetName(), err)
-	}
-	ns := &metav1.PartialObjectMetadata{}
-	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-	if err := c.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
-		return fmt.Errorf("reading namespace %s: %w", namespace, err)
-	}
-	if !selector.Matches(labels.Set(ns.GetLabels())) {
-		return permanent(string(signer.ReasonPolicyViolation), "namespace %s is not selected by %s %s's spec.policy.namespaceSelector (%s); request from a selected namespace, or label this one", namespace, kind.Name, issuer.GetName(), selector)
-	}
-	return nil
+	return NamesUnrestricted
 }
