@@ -3,6 +3,7 @@ package localcluster_test
 import (
 	"bytes"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	apiutil "github.com/cert-manager/cert-manager/pkg/api/util"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
 	"github.com/pq-issuer/pq-issuer/e2e/localcluster"
@@ -116,8 +118,79 @@ func TestHostileRequests(t *testing.T) {
 			}
 		})
 	}
+	t.Run("README's policy samples", func(t *testing.T) { policySamples(t, pc, caDir) })
 	if t.Failed() {
 		t.Logf("pq-issuer's log:\n%s", p.logs())
+	}
+}
+
+// policySamples applies the issuer policies the README shows, as it shows them, and has the mesh
+// one decide: a namespace that opted in gets its own identities, nothing else; one that did not
+// gets none. The API server refuses what a PQIssuer may not set, and a range that is no CIDR.
+func policySamples(t *testing.T, pc *pqCluster, caDir string) {
+	c := pc.c
+	readme := string(readFile(t, filepath.Join("..", "..", "README.md")))
+	samples := map[string]string{}
+	for _, name := range []string{"policy-mesh.yaml", "policy-gateway.yaml"} {
+		path, err := filepath.Abs(filepath.Join("..", "..", "config", "samples", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(readme, "```yaml\n"+string(readFile(t, path))+"```") {
+			t.Errorf("README.md does not show %s as it is", name)
+		}
+		samples[name] = path
+	}
+	pc.installCASecret(t, caDir, pc.ClusterResourceNamespace(), "mesh-ca")
+	create(t, c, namespace("gateways"))
+	pc.kubectl(t, nil, "apply", "-f", samples["policy-mesh.yaml"], "-f", samples["policy-gateway.yaml"])
+	mesh := &v1alpha1.PQClusterIssuer{}
+	getObj(t, c, client.ObjectKey{Name: "mesh-policy-ca"}, mesh)
+	if ready := waitIssuer(t, c, mesh, metav1.ConditionTrue, v1alpha1.ReasonVerified); mesh.Status.Names != v1alpha1.NamesRestricted {
+		t.Errorf("status.names %q (Ready: %s), want Restricted", mesh.Status.Names, ready.Message)
+	}
+	if out := pc.kubectl(t, nil, "get", "pqclusterissuer", "mesh-policy-ca", "-o", "wide"); !strings.Contains(out, "NAMES") || !strings.Contains(out, "Restricted") {
+		t.Errorf("kubectl get -o wide does not show the Names column:\n%s", out)
+	}
+
+	on, off := namespace("mesh-on"), namespace("mesh-off")
+	on.Labels = map[string]string{"mesh.example.com/enabled": "true"}
+	create(t, c, on)
+	create(t, c, off)
+	key := p256(t)
+	spiffe := func(ns string) []byte {
+		return hostile.CSR(t, key, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{hostile.SANExtension(t,
+			hostile.GeneralName(hostile.TagURI, "spiffe://cluster.local/ns/"+ns+"/sa/api"), hostile.GeneralName(hostile.TagDNS, "api."+ns+".svc"))}})
+	}
+	for _, tc := range []struct{ name, namespace, reason, message string }{
+		{"own identity", "mesh-on", cmapi.CertificateRequestReasonIssued, "Certificate issued by PQClusterIssuer mesh-policy-ca"},
+		{"namespace not opted in", "mesh-off", cmapi.CertificateRequestReasonFailed,
+			"namespace mesh-off is not selected by PQClusterIssuer mesh-policy-ca's spec.policy.namespaceSelector (mesh.example.com/enabled=true)"},
+	} {
+		cr := request(tc.namespace, "mesh", "mesh-policy-ca", spiffe(tc.namespace))
+		cr.Spec.Usages = []cmapi.KeyUsage{cmapi.UsageDigitalSignature, cmapi.UsageServerAuth, cmapi.UsageClientAuth}
+		create(t, c, cr)
+		var ready *cmapi.CertificateRequestCondition
+		waitFor(t, c, tc.name, cr, func() bool {
+			ready = apiutil.GetCertificateRequestCondition(cr, cmapi.CertificateRequestConditionReady)
+			return ready != nil && ready.Reason == tc.reason
+		})
+		if !strings.Contains(ready.Message, tc.message) {
+			t.Errorf("%s: %q, want %q", tc.name, ready.Message, tc.message)
+		}
+	}
+
+	for _, tc := range []struct{ name, manifest, refusal string }{
+		{"PQIssuer with a namespaceSelector", `{"apiVersion":"pq-issuer.dev/v1alpha1","kind":"PQIssuer","metadata":{"name":"x","namespace":"gateways"},"spec":{"caSecretName":"x","policy":{"namespaceSelector":{}}}}`,
+			"policy.namespaceSelector is for PQClusterIssuers"},
+		{"PQIssuer letting SPIFFE IDs name any namespace", `{"apiVersion":"pq-issuer.dev/v1alpha1","kind":"PQIssuer","metadata":{"name":"x","namespace":"gateways"},"spec":{"caSecretName":"x","policy":{"spiffe":{"allowAnyNamespace":true}}}}`,
+			"policy.spiffe.allowAnyNamespace is for PQClusterIssuers"},
+		{"IP range that is no CIDR", `{"apiVersion":"pq-issuer.dev/v1alpha1","kind":"PQClusterIssuer","metadata":{"name":"x"},"spec":{"caSecretName":"x","policy":{"ipRanges":["10.0.0.1"]}}}`,
+			"every ipRanges entry must be a CIDR range"},
+	} {
+		if out, err := runErr(t, []byte(tc.manifest), filepath.Join(binDir(t), "kubectl"), "--kubeconfig", pc.kubeconfig, "create", "--dry-run=server", "-f", "-"); err == nil || !strings.Contains(out, tc.refusal) {
+			t.Errorf("%s: kubectl create: %v, %q; want a refusal saying %q", tc.name, err, out, tc.refusal)
+		}
 	}
 }
 
