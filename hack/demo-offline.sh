@@ -17,8 +17,8 @@ run() { printf '$ %s\n' "$*" | sed "s|$work|\$DEMO|g; s|$root_dir/bin/||g"; "$@"
 step "An offline ML-DSA-65 root and the issuing CA a cluster would hold"
 run "$pq" ca create --algorithm ML-DSA-65 --subject "CN=Mesh Root,O=Example" --duration 87600h --out-dir "$work/root"
 run "$pq" ca intermediate --ca-dir "$work/root" --subject "CN=Mesh Issuing CA,O=Example" --duration 8760h --out-dir "$work/issuing"
-run "$pq" ca secret --ca-dir "$work/issuing" --name mesh-ca --namespace cert-manager | head -n 10
-echo "    ... (tls.crt, tls.key, ca.crt elided)"
+# The data values (the CA key among them) are elided.
+run "$pq" ca secret --ca-dir "$work/issuing" --name mesh-ca --namespace cert-manager | sed -E 's/^(  (ca|tls)\.(crt|key): ).*/\1.../'
 
 step "Keys and CSRs for a server (ECDSA-P256) and a client (ML-DSA-65)"
 run "$pq" csr --algorithm ECDSA-P256 --common-name api.demo.svc --dns localhost --ip 127.0.0.1 --out-dir "$work/server"

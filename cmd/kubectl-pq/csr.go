@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/pq-issuer/pq-issuer/signer"
 )
 
@@ -69,18 +71,22 @@ func normalizeAlgorithm(s string) string {
 	return strings.ToUpper(strings.NewReplacer("-", "", "_", "", " ", "").Replace(s))
 }
 
-func (c *cli) csr(args []string) error {
-	fs := newFlagSet("csr", `Usage: kubectl pq csr [--common-name NAME] [--dns NAME] [--uri URI] [--ip IP] [--email ADDR] --out-dir DIR [flags]
-
-Generates a private key and a certificate signing request for it:
+func (c *cli) csrCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "csr [--common-name NAME] [--dns NAME] [--uri URI] [--ip IP] [--email ADDR] --out-dir DIR [flags]",
+		Short: "Generate a private key (ML-DSA or classical) and a CSR",
+		Long: `Generates a private key and a certificate signing request for it:
 DIR/tls.key (PKCS#8, mode 0600; ML-DSA keys in the RFC 9881 seed format)
 and DIR/csr.pem. This is how workloads get ML-DSA keys, which cert-manager
 cannot generate. Sign the CSR offline with 'kubectl pq sign', or submit it
 as a CertificateRequest to a PQIssuer.
 
-Algorithms: `+strings.Join(keyAlgorithms, ", ")+`.
-`)
+Algorithms: ` + strings.Join(keyAlgorithms, ", ") + `.`,
+		Args: noArgs,
+	}
+	fs := cmd.Flags()
 	algorithm := fs.String("algorithm", string(signer.MLDSA65), "key algorithm")
+	completeValues(cmd, "algorithm", keyAlgorithms...)
 	commonName := fs.String("common-name", "", "subject common name")
 	var dnsNames, uris, ips, emails listFlag
 	fs.Var(&dnsNames, "dns", "DNS `name` SAN (repeatable or comma separated)")
@@ -89,54 +95,54 @@ Algorithms: `+strings.Join(keyAlgorithms, ", ")+`.
 	fs.Var(&emails, "email", "email `address` SAN (repeatable or comma separated)")
 	outDir := fs.String("out-dir", "", "directory to write tls.key and csr.pem to (created with mode 0700 if missing)")
 	force := fs.Bool("force", false, "overwrite tls.key and csr.pem if they exist")
-	if err := c.parse(fs, args, false); err != nil {
-		return err
-	}
-	if err := required(fs, "out-dir"); err != nil {
-		return err
-	}
-	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: *commonName}, DNSNames: dnsNames, EmailAddresses: emails}
-	if *commonName == "" && len(dnsNames)+len(uris)+len(ips)+len(emails) == 0 {
-		return usagef("the request names nobody: give --common-name, --dns, --uri, --ip or --email")
-	}
-	for _, s := range uris {
-		u, err := url.Parse(s)
-		if err != nil || u.Scheme == "" || (u.Host == "" && u.Opaque == "") {
-			return usagef("--uri %q is not an absolute URI such as spiffe://cluster.local/ns/demo/sa/api", s)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := required(cmd.Flags(), "out-dir"); err != nil {
+			return err
 		}
-		tmpl.URIs = append(tmpl.URIs, u)
-	}
-	for _, s := range ips {
-		ip := net.ParseIP(s)
-		if ip == nil {
-			return usagef("--ip %q is not an IP address", s)
+		tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: *commonName}, DNSNames: dnsNames, EmailAddresses: emails}
+		if *commonName == "" && len(dnsNames)+len(uris)+len(ips)+len(emails) == 0 {
+			return usagef("the request names nobody: give --common-name, --dns, --uri, --ip or --email")
 		}
-		tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-	}
+		for _, s := range uris {
+			u, err := url.Parse(s)
+			if err != nil || u.Scheme == "" || (u.Host == "" && u.Opaque == "") {
+				return usagef("--uri %q is not an absolute URI such as spiffe://cluster.local/ns/demo/sa/api", s)
+			}
+			tmpl.URIs = append(tmpl.URIs, u)
+		}
+		for _, s := range ips {
+			ip := net.ParseIP(s)
+			if ip == nil {
+				return usagef("--ip %q is not an IP address", s)
+			}
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		}
 
-	key, keyPEM, err := generateKey(*algorithm)
-	if err != nil {
-		return err
+		key, keyPEM, err := generateKey(*algorithm)
+		if err != nil {
+			return err
+		}
+		der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+		if err != nil {
+			return fmt.Errorf("creating the CSR: %w", err)
+		}
+		csrPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+		// Check it as the issuer will, so a request we write is one it signs.
+		csr, err := signer.ParseCSR(csrPEM)
+		if err != nil {
+			return fmt.Errorf("the new CSR fails the issuer's checks: %w", err)
+		}
+		if err := writeFiles(*outDir, *force,
+			outFile{keyFile, keyPEM, 0o600},
+			outFile{csrFile, csrPEM, 0o644}); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "Created %s key and CSR for %s\n  private key: %s (mode 0600)\n  request:     %s\n",
+			publicKeyName(csr.PublicKey, csr.RawSubjectPublicKeyInfo), describeNames(csr.Subject, csr.DNSNames, csr.URIs, csr.IPAddresses, csr.EmailAddresses),
+			filepath.Join(*outDir, keyFile), filepath.Join(*outDir, csrFile))
+		return nil
 	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
-	if err != nil {
-		return fmt.Errorf("creating the CSR: %w", err)
-	}
-	csrPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
-	// Check it as the issuer will, so a request we write is one it signs.
-	csr, err := signer.ParseCSR(csrPEM)
-	if err != nil {
-		return fmt.Errorf("the new CSR fails the issuer's checks: %w", err)
-	}
-	if err := writeFiles(*outDir, *force,
-		outFile{keyFile, keyPEM, 0o600},
-		outFile{csrFile, csrPEM, 0o644}); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "Created %s key and CSR for %s\n  private key: %s (mode 0600)\n  request:     %s\n",
-		publicKeyName(csr.PublicKey, csr.RawSubjectPublicKeyInfo), describeNames(csr.Subject, csr.DNSNames, csr.URIs, csr.IPAddresses, csr.EmailAddresses),
-		filepath.Join(*outDir, keyFile), filepath.Join(*outDir, csrFile))
-	return nil
+	return cmd
 }
 
 // describeNames lists who a certificate or request is for, for one line.

@@ -2,10 +2,11 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // usageError is a command line the command cannot understand: exit code 2.
@@ -17,47 +18,21 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Sprintf(format, args...)}
 }
 
-// errHelpShown ends a command that printed its --help.
-var errHelpShown = errors.New("help shown")
+// errUsageShown ends a command line whose usage was printed on stderr in
+// place of a message: exit code 2.
+var errUsageShown = errors.New("usage shown")
 
-// newFlagSet makes a flag set whose --help prints header then the flags.
-func newFlagSet(name, header string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), header)
-		hasFlags := false
-		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
-		if hasFlags {
-			fmt.Fprintln(fs.Output(), "\nFlags:")
-			fs.PrintDefaults()
-		}
-	}
-	return fs
-}
-
-// parse parses args into fs. --help prints usage on stdout and returns
-// errHelpShown; a parse error becomes a one-line usageError (the flag
-// package would print the whole usage to stderr). Positional arguments are
-// refused unless the command takes them.
-func (c *cli) parse(fs *flag.FlagSet, args []string, positional bool) error {
-	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(c.stdout)
-		fs.Usage()
-		return errHelpShown
-	}
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	if !positional && fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
+// noArgs refuses positional arguments as a usage error (cobra.NoArgs would
+// exit 1 and call the argument an unknown command).
+func noArgs(_ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("unexpected argument %q", args[0])
 	}
 	return nil
 }
 
 // required reports the first of the named string flags that is empty.
-func required(fs *flag.FlagSet, names ...string) error {
+func required(fs *pflag.FlagSet, names ...string) error {
 	for _, n := range names {
 		if strings.TrimSpace(fs.Lookup(n).Value.String()) == "" {
 			return usagef("--%s is required", n)
@@ -66,11 +41,20 @@ func required(fs *flag.FlagSet, names ...string) error {
 	return nil
 }
 
+// completeValues makes shell completion offer values for a flag.
+func completeValues(cmd *cobra.Command, flag string, values ...string) {
+	if err := cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp)); err != nil {
+		panic(err) // a flag the command lacks: a bug the tests show
+	}
+}
+
 // listFlag is a repeatable flag that also splits comma-separated values, so
 // --dns a --dns b and --dns a,b mean the same.
 type listFlag []string
 
 func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Type() string { return "strings" }
 
 func (l *listFlag) Set(v string) error {
 	for _, s := range strings.Split(v, ",") {

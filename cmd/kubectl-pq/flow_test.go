@@ -10,9 +10,13 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/pq-issuer/pq-issuer/signer"
 )
@@ -198,19 +202,19 @@ func checkSecret(t *testing.T, caDir string, root *x509.Certificate) {
 	crt, key := readFile(t, filepath.Join(caDir, "tls.crt")), readFile(t, filepath.Join(caDir, "tls.key"))
 
 	y := mustRun(t, "ca", "secret", "--ca-dir", caDir, "--name", "mesh-ca", "--namespace", "cert-manager").stdout
-	wantPrefix := "apiVersion: v1\nkind: Secret\nmetadata:\n  name: mesh-ca\n  namespace: cert-manager\n  labels:\n    pq-issuer.dev/ca-secret: \"true\"\ntype: kubernetes.io/tls\ndata:\n  ca.crt: "
-	if !strings.HasPrefix(y, wantPrefix) {
-		t.Errorf("YAML Secret does not start with %q:\n%s", wantPrefix, y)
+	// kubectl's layout: keys sorted, the label value quoted (data values elided here).
+	wantLayout := "apiVersion: v1\ndata:\n  ca.crt: ...\n  tls.crt: ...\n  tls.key: ...\nkind: Secret\nmetadata:\n  labels:\n    pq-issuer.dev/ca-secret: \"true\"\n  name: mesh-ca\n  namespace: cert-manager\ntype: kubernetes.io/tls\n"
+	if layout := regexp.MustCompile(`(?m)^(  [a-z.]+: )[A-Za-z0-9+/=]+$`).ReplaceAllString(y, "$1..."); layout != wantLayout {
+		t.Errorf("YAML Secret is laid out as\n%s\nwant\n%s", layout, wantLayout)
 	}
-	secrets, ok, err := parseManifest([]byte(y))
-	if err != nil || !ok || len(secrets) != 1 {
-		t.Fatalf("parsing the YAML Secret back: ok=%v, %d secrets, %v", ok, len(secrets), err)
+	var s corev1.Secret
+	if err := yaml.UnmarshalStrict([]byte(y), &s); err != nil {
+		t.Fatalf("the YAML Secret does not decode as a v1 Secret: %v", err)
 	}
-	s := secrets[0]
-	if s.name != "mesh-ca" || s.namespace != "cert-manager" || s.typ != "kubernetes.io/tls" {
-		t.Errorf("YAML Secret is %s/%s of type %s", s.namespace, s.name, s.typ)
+	if s.Name != "mesh-ca" || s.Namespace != "cert-manager" || s.Type != corev1.SecretTypeTLS {
+		t.Errorf("YAML Secret is %s/%s of type %s", s.Namespace, s.Name, s.Type)
 	}
-	checkSecretData(t, "YAML", s.data, crt, key, root)
+	checkSecretData(t, "YAML", s.Data, crt, key, root)
 
 	j := mustRun(t, "ca", "secret", "--ca-dir", caDir, "--name", "mesh-ca", "-o", "json").stdout
 	var obj struct {

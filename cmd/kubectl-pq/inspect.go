@@ -23,6 +23,9 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/pq-issuer/pq-issuer/signer"
 )
 
@@ -55,10 +58,11 @@ func (it *item) ref() string {
 	return fmt.Sprintf("[%d]", it.index)
 }
 
-func (c *cli) inspect(args []string) error {
-	fs := newFlagSet("inspect", `Usage: kubectl pq inspect [FILE|-]
-
-Prints every PEM block of FILE (default: standard input) in readable form:
+func (c *cli) inspectCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect [FILE|-]",
+		Short: "Print certificates, CSRs, keys and Secrets, including ML-DSA ones",
+		Long: `Prints every PEM block of FILE (default: standard input) in readable form:
 certificates (with whether each is signed by the next one), certificate
 requests (with whether their signature verifies), private keys (algorithm
 and PKCS#8 format, never key material) and public keys. ML-DSA keys and
@@ -69,19 +73,24 @@ invalid UTF-8, quotes or separators is printed quoted, Go-style ("a\x00b").
 
 FILE may also be a Secret manifest, YAML or JSON, for example
   kubectl get secret mesh-ca -o yaml | kubectl pq inspect
-in which case tls.crt, ca.crt and tls.key are decoded and inspected.
-`)
-	if err := c.parse(fs, args, true); err != nil {
-		return err
+in which case tls.crt, ca.crt and tls.key are decoded and inspected.`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usagef("inspect takes one file, got %d", len(args))
+			}
+			return nil
+		},
+		RunE: func(_ *cobra.Command, args []string) error {
+			path := "-"
+			if len(args) == 1 {
+				path = args[0]
+			}
+			return c.inspect(path)
+		},
 	}
-	path := "-"
-	switch fs.NArg() {
-	case 0:
-	case 1:
-		path = fs.Arg(0)
-	default:
-		return usagef("inspect takes one file, got %d", fs.NArg())
-	}
+}
+
+func (c *cli) inspect(path string) error {
 	data, err := c.readInput(path)
 	if err != nil {
 		return err
@@ -127,12 +136,12 @@ func collectItems(w io.Writer, data []byte) ([]*item, error) {
 		sources = nil
 		for _, s := range secrets {
 			fmt.Fprintf(w, "Secret %s\n", secretHeading(s))
-			for _, f := range s.fields() {
-				if !bytes.Contains(s.data[f], []byte("-----BEGIN ")) {
+			for _, f := range secretFields(s) {
+				if !bytes.Contains(s.Data[f], []byte("-----BEGIN ")) {
 					fmt.Fprintf(w, "  %s: not PEM, skipped\n", quote(f, ":"))
 					continue
 				}
-				sources = append(sources, source{name: f, data: s.data[f]})
+				sources = append(sources, source{name: f, data: s.Data[f]})
 			}
 		}
 		fmt.Fprintln(w)
@@ -163,13 +172,13 @@ func collectItems(w io.Writer, data []byte) ([]*item, error) {
 }
 
 // secretHeading names a Secret as kubectl does, namespace/name, with its type.
-func secretHeading(s secretInput) string {
-	h := quote(s.name, "/ ()")
-	if s.namespace != "" {
-		h = quote(s.namespace, "/ ()") + "/" + h
+func secretHeading(s *corev1.Secret) string {
+	h := quote(s.Name, "/ ()")
+	if s.Namespace != "" {
+		h = quote(s.Namespace, "/ ()") + "/" + h
 	}
-	if s.typ != "" {
-		h += " (type " + quote(s.typ, " ()") + ")"
+	if s.Type != "" {
+		h += " (type " + quote(string(s.Type), " ()") + ")"
 	}
 	return h
 }

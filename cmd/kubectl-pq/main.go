@@ -11,10 +11,10 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"runtime/debug"
-	"slices"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 func main() {
@@ -27,25 +27,6 @@ type cli struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	now            func() time.Time
-}
-
-// command is one subcommand; name has one or two words ("ca create").
-type command struct {
-	name    string
-	summary string
-	run     func(c *cli, args []string) error
-}
-
-func commands() []command {
-	return []command{
-		{"ca create", "Create a self-signed ML-DSA root CA", (*cli).caCreate},
-		{"ca intermediate", "Create an ML-DSA intermediate CA signed by an (offline) CA", (*cli).caIntermediate},
-		{"ca secret", "Print a kubernetes.io/tls Secret manifest for a CA directory", (*cli).caSecret},
-		{"csr", "Generate a private key (ML-DSA or classical) and a CSR", (*cli).csr},
-		{"sign", "Sign a CSR offline with a CA directory", (*cli).sign},
-		{"inspect", "Print certificates, CSRs, keys and Secrets, including ML-DSA ones", (*cli).inspect},
-		{"version", "Print the version", (*cli).version},
-	}
 }
 
 // Exit codes: input the command could not use, and a command line it could
@@ -62,111 +43,135 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return c.run(args)
 }
 
+// run executes args and reports a failure as one line on stderr,
+// "kubectl-pq: COMMAND: message".
 func (c *cli) run(args []string) int {
-	if len(args) == 0 {
-		c.usage(c.stderr)
-		return exitUsage
-	}
-	if isHelp(args[0]) {
-		if len(args) > 1 && args[0] == "help" {
-			// "help ca create" is "ca create --help".
-			return c.run(append(slices.Clone(args[1:]), "--help"))
-		}
-		c.usage(c.stdout)
+	root := c.rootCommand()
+	// Never nil: cobra reads os.Args for nil.
+	root.SetArgs(append([]string{}, args...))
+	cmd, err := root.ExecuteC()
+	if err == nil {
 		return exitOK
 	}
-	cmd, rest, ok := lookup(args)
-	if !ok {
-		subs := subcommands(args[0])
-		if len(subs) > 0 && len(args) > 1 && isHelp(args[1]) {
-			c.usage(c.stdout)
-			return exitOK
-		}
-		if len(subs) > 0 {
-			fmt.Fprintf(c.stderr, "kubectl-pq: %s: missing or unknown subcommand: use %s (run 'kubectl pq help')\n", args[0], strings.Join(subs, ", "))
-		} else {
-			fmt.Fprintf(c.stderr, "kubectl-pq: unknown command %q (run 'kubectl pq help' for the list)\n", args[0])
-		}
+	if errors.Is(err, errUsageShown) {
 		return exitUsage
 	}
-	err := cmd.run(c, rest)
+	prefix := "kubectl-pq: "
+	if cmd.HasParent() {
+		prefix += strings.TrimPrefix(cmd.CommandPath(), root.CommandPath()+" ") + ": "
+	}
 	var uerr usageError
-	switch {
-	case err == nil, errors.Is(err, errHelpShown):
-		return exitOK
-	case errors.As(err, &uerr):
-		fmt.Fprintf(c.stderr, "kubectl-pq: %s: %v (see 'kubectl pq %s --help')\n", cmd.name, err, cmd.name)
+	if errors.As(err, &uerr) {
+		fmt.Fprintf(c.stderr, "%s%v (see '%s --help')\n", prefix, err, cmd.CommandPath())
 		return exitUsage
-	default:
-		fmt.Fprintf(c.stderr, "kubectl-pq: %s: %v\n", cmd.name, err)
-		return exitError
 	}
+	fmt.Fprintf(c.stderr, "%s%v\n", prefix, err)
+	return exitError
 }
 
-func isHelp(arg string) bool {
-	return arg == "help" || arg == "-h" || arg == "-help" || arg == "--help"
-}
+// rootCommand builds the command tree, afresh for each command line: each
+// command's flags live in its RunE's closure.
+func (c *cli) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "kubectl-pq",
+		Short: "Post-quantum (ML-DSA) CAs and certificates for pq-issuer",
+		Long: `kubectl-pq: post-quantum (ML-DSA, FIPS 204 / RFC 9881) CAs and certificates for pq-issuer.
 
-// lookup finds the command named by the first one or two words of args.
-func lookup(args []string) (command, []string, bool) {
-	for _, cmd := range commands() {
-		words := strings.Fields(cmd.name)
-		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == cmd.name {
-			return cmd, args[len(words):], true
-		}
-	}
-	return command{}, nil, false
-}
-
-// subcommands lists the second words of the commands in group ("ca").
-func subcommands(group string) []string {
-	var subs []string
-	for _, cmd := range commands() {
-		if g, sub, ok := strings.Cut(cmd.name, " "); ok && g == group {
-			subs = append(subs, sub)
-		}
-	}
-	return subs
-}
-
-func (c *cli) usage(w io.Writer) {
-	fmt.Fprint(w, `kubectl-pq: post-quantum (ML-DSA, FIPS 204 / RFC 9881) CAs and certificates for pq-issuer.
-
-Usage: kubectl pq COMMAND [flags]   (or kubectl-pq COMMAND [flags])
-
-Commands:
-`)
-	for _, cmd := range commands() {
-		fmt.Fprintf(w, "  %-16s %s\n", cmd.name, cmd.summary)
-	}
-	fmt.Fprint(w, `  help [COMMAND]   Show this help or a command's flags
-
-Run 'kubectl pq COMMAND --help' for a command's flags.
-
-Example: an offline root, an intermediate for the cluster, an ML-DSA workload key
+Installed on the PATH as kubectl-pq, it runs as 'kubectl pq'.`,
+		Example: `  # An offline root, an intermediate for the cluster, an ML-DSA workload key
   kubectl pq ca create --subject "CN=Mesh Root,O=Example" --out-dir root
   kubectl pq ca intermediate --ca-dir root --subject "CN=Mesh Issuing CA,O=Example" --out-dir issuing
   kubectl pq ca secret --ca-dir issuing --name mesh-ca --namespace cert-manager | kubectl apply -f -
   kubectl pq csr --common-name api --dns api.demo.svc --out-dir api
   kubectl pq sign --ca-dir issuing --csr api/csr.pem > api/tls.crt
-  kubectl pq inspect api/tls.crt
-`)
+  kubectl pq inspect api/tls.crt`,
+		Annotations:                map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl pq"},
+		Args:                       cobra.ArbitraryArgs,
+		RunE:                       c.runGroup,
+		SuggestionsMinimumDistance: 2,
+		SilenceErrors:              true,
+		SilenceUsage:               true,
+	}
+	root.SetIn(c.stdin)
+	root.SetOut(c.stdout)
+	root.SetErr(c.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
+	// Groups are runnable only to refuse a missing or unknown subcommand, so
+	// their usage shows the subcommand form alone.
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", "{{if not .HasAvailableSubCommands}}", 1))
+	root.SetHelpCommand(helpCommand())
+	root.AddCommand(c.caCommand(), c.csrCommand(), c.signCommand(), c.inspectCommand(), c.versionCommand())
+	return root
 }
 
-func (c *cli) version(args []string) error {
-	fs := newFlagSet("version", "Usage: kubectl pq version\n\nPrints the kubectl-pq version and the Go toolchain it was built with.\n")
-	if err := c.parse(fs, args, false); err != nil {
-		return err
+// runGroup is the RunE of a command that only groups others: cobra would
+// print the help and exit 0 for a missing or unknown subcommand. kubectl pq
+// alone prints its usage.
+func (c *cli) runGroup(cmd *cobra.Command, args []string) error {
+	word := "subcommand"
+	if !cmd.HasParent() {
+		if len(args) == 0 {
+			fmt.Fprint(c.stderr, cmd.UsageString())
+			return errUsageShown
+		}
+		word = "command"
 	}
-	v := "(unknown)"
-	if info, ok := debug.ReadBuildInfo(); ok {
-		v = info.Main.Version
-		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" {
-				v += " " + s.Value
-			}
+	var names []string
+	for _, sub := range cmd.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
 		}
 	}
-	fmt.Fprintf(c.stdout, "kubectl-pq %s (%s, %s/%s)\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	return nil
+	if len(args) == 0 {
+		return usagef("missing %s: use %s", word, strings.Join(names, ", "))
+	}
+	hint := ""
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		hint = fmt.Sprintf(" (did you mean %s?)", strings.Join(s, " or "))
+	}
+	return usagef("unknown %s %q%s: use %s", word, args[0], hint, strings.Join(names, ", "))
+}
+
+// helpCommand replaces cobra's, which prints the root's help and exits 0
+// for an unknown command.
+func helpCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [COMMAND]",
+		Short: "Help about any command",
+		Args:  cobra.ArbitraryArgs,
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			target, _, err := cmd.Root().Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []cobra.Completion
+			for _, sub := range target.Commands() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), toComplete) {
+					names = append(names, cobra.CompletionWithDesc(sub.Name(), sub.Short))
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, rest, err := cmd.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				return usagef("unknown command %q", strings.Join(args, " "))
+			}
+			target.InitDefaultHelpFlag()
+			return target.Help()
+		},
+	}
+}
+
+func (c *cli) versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Long:  "Prints the kubectl-pq version and the Go toolchain it was built with.",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintf(c.stdout, "kubectl-pq %s (%s, %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			return err
+		},
+	}
 }

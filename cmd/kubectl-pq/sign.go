@@ -2,11 +2,11 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
 	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
@@ -16,10 +16,11 @@ import (
 // defaultLeafDuration is cert-manager's default Certificate duration.
 const defaultLeafDuration = 90 * 24 * time.Hour
 
-func (c *cli) sign(args []string) error {
-	fs := newFlagSet("sign", `Usage: kubectl pq sign --ca-dir DIR --csr FILE [flags] > tls.crt
-
-Signs a CSR offline with the CA in DIR through the same certificate builder
+func (c *cli) signCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sign --ca-dir DIR --csr FILE [flags] > tls.crt",
+		Short: "Sign a CSR offline with a CA directory",
+		Long: `Signs a CSR offline with the CA in DIR through the same certificate builder
 as the pq-issuer controller, under an issuer's default policy: the CSR's
 signature must verify; only its subject (when every attribute is a plain
 string) and its DNS, IP, URI and email names reach the certificate, no other
@@ -31,8 +32,10 @@ PQIssuer or PQClusterIssuer manifest apply instead, as the controller applies
 them (all but namespaceSelector, which needs the cluster). Prints the
 certificate followed by the CA's intermediates (PEM) on stdout and notes
 about anything adjusted on stderr. The trust anchor is the root: tls.crt of
-the root CA directory.
-`)
+the root CA directory.`,
+		Args: noArgs,
+	}
+	fs := cmd.Flags()
 	caDir := fs.String("ca-dir", "", "directory of the signing CA (tls.crt and tls.key)")
 	csrPath := fs.String("csr", "", "CSR file (PEM), or - for standard input")
 	duration := fs.Duration("duration", defaultLeafDuration, "requested validity of the certificate")
@@ -40,54 +43,54 @@ the root CA directory.
 	maxDuration := fs.Duration("max-duration", signer.DefaultMaxDuration, "cap the validity, as an issuer's spec.maxDuration does")
 	namespace := fs.String("namespace", "", "the namespace the workload runs in, which a SPIFFE ID must name (spiffe://cluster.local/ns/NAMESPACE/...)")
 	issuerPath := fs.String("issuer", "", "PQIssuer or PQClusterIssuer manifest (YAML or JSON) whose spec.policy and spec.maxDuration apply")
-	if err := c.parse(fs, args, false); err != nil {
-		return err
-	}
-	if err := required(fs, "ca-dir", "csr"); err != nil {
-		return err
-	}
-	policy := signer.Policy{MaxDuration: *maxDuration}
-	if *issuerPath != "" {
-		if flagSet(fs, "max-duration") {
-			return usagef("--issuer and --max-duration both set a maximum duration; give one")
-		}
-		var err error
-		if policy, err = c.issuerPolicy(*issuerPath); err != nil {
+	cmd.RunE = func(*cobra.Command, []string) error {
+		if err := required(fs, "ca-dir", "csr"); err != nil {
 			return err
 		}
-	}
-	if err := policy.Validate(); err != nil {
-		return usagef("--max-duration: %v", err)
-	}
-	usageNames := strings.Split(*usages, ",")
-	if _, _, err := signer.ParseUsages(usageNames); err != nil {
-		return usagef("--usages: %v", err)
-	}
+		policy := signer.Policy{MaxDuration: *maxDuration}
+		if *issuerPath != "" {
+			if fs.Changed("max-duration") {
+				return usagef("--issuer and --max-duration both set a maximum duration; give one")
+			}
+			var err error
+			if policy, err = c.issuerPolicy(*issuerPath); err != nil {
+				return err
+			}
+		}
+		if err := policy.Validate(); err != nil {
+			return usagef("--max-duration: %v", err)
+		}
+		usageNames := strings.Split(*usages, ",")
+		if _, _, err := signer.ParseUsages(usageNames); err != nil {
+			return usagef("--usages: %v", err)
+		}
 
-	ca, _, _, err := c.loadCADir(*caDir)
-	if err != nil {
-		return err
+		ca, _, _, err := c.loadCADir(*caDir)
+		if err != nil {
+			return err
+		}
+		data, err := c.readInput(*csrPath)
+		if err != nil {
+			return fmt.Errorf("reading the CSR: %w", err)
+		}
+		csr, err := signer.ParseCSR(data)
+		if err != nil {
+			return fmt.Errorf("CSR %s: %w", *csrPath, err)
+		}
+		req := signer.LeafRequest{CSR: csr, Namespace: *namespace, Duration: *duration, Usages: usageNames}
+		issued, err := ca.Issue(req, policy, c.now())
+		if err != nil {
+			return fmt.Errorf("signing %s: %w", *csrPath, err)
+		}
+		if _, err := c.stdout.Write(issued.ChainPEM); err != nil {
+			return err
+		}
+		for _, n := range issued.Notes() {
+			fmt.Fprintf(c.stderr, "Note: %s\n", n)
+		}
+		return nil
 	}
-	data, err := c.readInput(*csrPath)
-	if err != nil {
-		return fmt.Errorf("reading the CSR: %w", err)
-	}
-	csr, err := signer.ParseCSR(data)
-	if err != nil {
-		return fmt.Errorf("CSR %s: %w", *csrPath, err)
-	}
-	req := signer.LeafRequest{CSR: csr, Namespace: *namespace, Duration: *duration, Usages: usageNames}
-	issued, err := ca.Issue(req, policy, c.now())
-	if err != nil {
-		return fmt.Errorf("signing %s: %w", *csrPath, err)
-	}
-	if _, err := c.stdout.Write(issued.ChainPEM); err != nil {
-		return err
-	}
-	for _, n := range issued.Notes() {
-		fmt.Fprintf(c.stderr, "Note: %s\n", n)
-	}
-	return nil
+	return cmd
 }
 
 // issuerPolicy reads the policy of an issuer manifest, as the controller reads it.
@@ -115,11 +118,4 @@ func (c *cli) issuerPolicy(path string) (signer.Policy, error) {
 		return signer.Policy{}, usagef("--issuer %s: %v", path, err)
 	}
 	return policy, nil
-}
-
-// flagSet reports whether the flag name was given on the command line.
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }
