@@ -55,7 +55,8 @@ demo-offline: build node ## The offline kubectl-pq story: root, intermediate, CS
 build: ## Build bin/pq-issuer (the controller) and bin/kubectl-pq, static
 	go build -o $(BIN)/ . ./cmd/kubectl-pq
 
-IMAGE_VERSION ?= $(shell sed -n 's/^appVersion: "\(.*\)"$$/\1/p' charts/pq-issuer/Chart.yaml)
+CHART_APP_VERSION := $(shell sed -n 's/^appVersion: "\(.*\)"$$/\1/p' charts/pq-issuer/Chart.yaml)
+IMAGE_VERSION ?= $(CHART_APP_VERSION)
 IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
 
 .PHONY: image
@@ -124,8 +125,12 @@ test-unit: node ## Unit, vector, fuzz-seed and OpenSSL/Go TLS interop tests
 	PQ_NODE=$(NODE) go test -count=1 ./...
 
 .PHONY: test-release
-test-release: chart-test ## The Helm chart (chart-test) and the container image, built for this machine's platform and inspected
+test-release: chart-test test-release-artifacts ## The Helm chart (chart-test), the container image (built for this machine's platform and inspected) and make release's artefacts
 	cd tools && go test -count=1 -v -run TestImage ./image
+
+.PHONY: test-release-artifacts
+test-release-artifacts: helm ## Run the release build into a temporary dist/ and check every artefact: sums, versions, archives, krew manifest, SBOMs, chart, image
+	cd tools && PQ_HELM=$(HELM) go test -count=1 -v ./release
 
 .PHONY: bench
 bench: ## Signing benchmarks; prints issue time / raw circl sign time per CA level
@@ -140,5 +145,16 @@ fuzz: ## Run every fuzz target (signer, controllers, kubectl-pq) for FUZZTIME ea
 			echo "== $$pkg $$t"; go test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
 	done
+
+##@ Release
+
+# The release version: SemVer, with or without a leading v (the git tag is v<version>).
+VERSION ?= $(CHART_APP_VERSION)
+DIST := $(CURDIR)/dist
+
+.PHONY: release
+release: helm ## Build release VERSION (default: the chart's appVersion) into dist/: image, chart, binaries, kubectl-pq archives and krew manifest, SBOMs, SHA256SUMS
+	cd tools && go run ./release --version $(VERSION) --out $(DIST) --helm $(HELM) \
+		--revision "$$(git rev-parse HEAD)" --created "$$(git log -1 --format=%cI)"
 
 include e2e/e2e.mk

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -22,6 +23,10 @@ import (
 // serviceAccountNamespaceFile is where Kubernetes tells a pod its namespace.
 const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
+// version is the release, stamped by `make release` and the image build with
+// -ldflags "-X main.version=<VERSION>"; empty in other builds.
+var version = ""
+
 type options struct {
 	metricsAddr              string
 	probeAddr                string
@@ -33,6 +38,7 @@ type options struct {
 	maxConcurrentReconciles  int
 	maxRetryDuration         time.Duration
 	zap                      zap.Options
+	showVersion              bool
 }
 
 func main() {
@@ -43,6 +49,10 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, "pq-issuer:", err)
 		os.Exit(2)
+	}
+	if opts.showVersion {
+		fmt.Printf("pq-issuer %s (%s, %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return
 	}
 	// The heap is mostly the informer cache, which lives as long as the process; what the GC frees
 	// is decoded watch events. Go's default (GOGC=100) lets the heap grow to twice the cache before
@@ -78,9 +88,14 @@ func parseFlags(args []string, output *os.File) (options, error) {
 	fs.IntVar(&opts.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "CertificateRequests signed in parallel")
 	fs.DurationVar(&opts.maxRetryDuration, "max-retry-duration", controllers.DefaultMaxRetryDuration,
 		"How long after its creation a CertificateRequest that meets transient errors (API server, CA Secret reads) is retried before it is Failed")
+	fs.BoolVar(&opts.showVersion, "version", false, "Print the version and exit")
 	opts.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return opts, err
+	}
+	if opts.showVersion {
+		// Answered anywhere, without the namespaces a running controller needs.
+		return opts, nil
 	}
 	if opts.namespace == "" {
 		opts.namespace = podNamespace()
@@ -101,6 +116,25 @@ func parseFlags(args []string, output *os.File) (options, error) {
 		return opts, fmt.Errorf("--max-retry-duration must be positive, not %s", opts.maxRetryDuration)
 	}
 	return opts, nil
+}
+
+// versionString is the stamped release or, in other builds, the module version and VCS revision
+// the go command recorded.
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown)"
+	}
+	v := info.Main.Version
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" {
+			v += " " + s.Value
+		}
+	}
+	return v
 }
 
 // podNamespace is the namespace the pod runs in, from the downward API (POD_NAMESPACE) or the

@@ -59,6 +59,11 @@ func TestParseFlags(t *testing.T) {
 			wantErr: "--max-concurrent-reconciles must be at least 1",
 		},
 		{
+			name: "version outside a pod: no namespaces needed",
+			args: []string{"--version"},
+			want: options{showVersion: true, leaderElect: true, maxConcurrentReconciles: 4, maxRetryDuration: time.Hour},
+		},
+		{
 			name:    "unknown flag",
 			args:    []string{"--cluster-namespace=x"},
 			wantErr: "flag provided but not defined",
@@ -83,8 +88,26 @@ func TestParseFlags(t *testing.T) {
 			}
 			if got.namespace != tc.want.namespace || got.clusterResourceNamespace != tc.want.clusterResourceNamespace ||
 				got.clusterIssuersOnly != tc.want.clusterIssuersOnly || got.leaderElect != tc.want.leaderElect || got.maxConcurrentReconciles != tc.want.maxConcurrentReconciles ||
-				got.maxRetryDuration != tc.want.maxRetryDuration {
+				got.maxRetryDuration != tc.want.maxRetryDuration || got.showVersion != tc.want.showVersion {
 				t.Errorf("parseFlags(%q) = %+v, want %+v", tc.args, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestVersionString(t *testing.T) {
+	for _, tc := range []struct {
+		name, stamped, want string
+	}{
+		{name: "stamped by make release", stamped: "0.1.0", want: "0.1.0"},
+		// A test binary's build info has no VCS settings; go build in a checkout adds the revision.
+		{name: "not stamped: the module version from the build info", stamped: "", want: "(devel)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func(v string) { version = v }(version)
+			version = tc.stamped
+			if got := versionString(); got != tc.want {
+				t.Errorf("versionString() = %q, want %q", got, tc.want)
 			}
 		})
 	}

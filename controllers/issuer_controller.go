@@ -53,7 +53,7 @@ func (r *IssuerReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	issuer := r.Kind.New()
 	if err := r.Client.Get(ctx, req.NamespacedName, issuer); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.Metrics.expiry.delete(r.Kind.id(req.NamespacedName))
+			r.Metrics.forgetIssuer(r.Kind.id(req.NamespacedName))
 			r.CAs.Release(r.Kind.id(req.NamespacedName))
 			return ctrl.Result{}, nil
 		}
@@ -91,6 +91,7 @@ func (r *IssuerReconciler) updateStatus(ctx context.Context, issuer v1alpha1.Iss
 		setReady(issuer, metav1.ConditionFalse, reason, message)
 		status.Algorithm, status.CANotAfter = "", nil
 		r.Metrics.expiry.delete(id)
+		r.Metrics.observeReady(id, false)
 	}
 
 	pol, err := issuer.GetSpec().SignerPolicy(r.Kind.ClusterScoped)
@@ -132,6 +133,7 @@ func (r *IssuerReconciler) updateStatus(ctx context.Context, issuer v1alpha1.Iss
 	status.Algorithm = string(ca.Algorithm())
 	status.CANotAfter = &metav1.Time{Time: ca.NotAfter}
 	r.Metrics.expiry.set(id, status.Algorithm, ca.NotAfter)
+	r.Metrics.observeReady(id, true)
 	// Look again just after the CA expires, so Ready turns False on time.
 	return ctrl.Result{RequeueAfter: ca.NotAfter.Sub(now) + time.Second}, nil
 }

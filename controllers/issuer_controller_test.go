@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,7 +21,10 @@ import (
 	"github.com/pq-issuer/pq-issuer/signer"
 )
 
-const caExpiryMetric = "pq_issuer_ca_expiry_seconds"
+const (
+	caExpiryMetric = "pq_issuer_ca_expiry_seconds"
+	readyMetric    = "pq_issuer_issuer_ready"
+)
 
 // testIssuerKey is the key of the issuer named issuerName of kind.
 func testIssuerKey(kind IssuerKind) types.NamespacedName {
@@ -28,6 +32,22 @@ func testIssuerKey(kind IssuerKind) types.NamespacedName {
 		return types.NamespacedName{Name: issuerName}
 	}
 	return types.NamespacedName{Namespace: testNamespace, Name: issuerName}
+}
+
+// checkReadyMetric checks the issuer's pq_issuer_issuer_ready series: 1 when ready, else 0.
+func checkReadyMetric(t *testing.T, reg *prometheus.Registry, kind IssuerKind, key types.NamespacedName, ready bool) {
+	t.Helper()
+	want := 0.0
+	if ready {
+		want = 1
+	}
+	labels := map[string]string{"issuer_kind": kind.Name, "namespace": key.Namespace, "name": key.Name}
+	if v, ok := metricValue(t, reg, readyMetric, labels); !ok || v != want {
+		t.Errorf("%s%v = %v (present: %v), want %v", readyMetric, labels, v, ok, want)
+	}
+	if n := seriesCount(t, reg, readyMetric); n != 1 {
+		t.Errorf("%d %s series, want 1", n, readyMetric)
+	}
 }
 
 // expiryLabels are the labels of an issuer's pq_issuer_ca_expiry_seconds series.
@@ -367,6 +387,7 @@ func TestIssuerReconcile(t *testing.T) {
 				checkIssuerReady(t, got, tc.want)
 				env.expectEvents(t, wantEvents...)
 
+				checkReadyMetric(t, env.Registry, tc.kind, key, tc.wantAlgorithm != "")
 				status := got.GetStatus()
 				_, hasExpiry := metricValue(t, env.Registry, caExpiryMetric, expiryLabels(tc.kind, key, tc.wantAlgorithm))
 				if tc.wantAlgorithm == "" {
@@ -478,6 +499,7 @@ func TestIssuerExpiry(t *testing.T) {
 				if n := seriesCount(t, env.Registry, caExpiryMetric); n != 0 {
 					t.Errorf("%d %s series after expiry, want none", n, caExpiryMetric)
 				}
+				checkReadyMetric(t, env.Registry, tc.kind, key, false)
 				if i == 0 {
 					env.expectEvents(t, wantEvent{corev1.EventTypeWarning, string(signer.ReasonExpired), want.Contains})
 				} else {
@@ -682,6 +704,7 @@ func TestIssuerDeleted(t *testing.T) {
 				if n := seriesCount(t, env.Registry, caExpiryMetric); n != 1 {
 					t.Fatalf("%d %s series for the verified issuer, want 1", n, caExpiryMetric)
 				}
+				checkReadyMetric(t, env.Registry, tc.kind, key, true)
 				if err := env.Client.Delete(context.Background(), env.getIssuer(t, tc.kind, key)); err != nil {
 					t.Fatal(err)
 				}
@@ -695,8 +718,10 @@ func TestIssuerDeleted(t *testing.T) {
 				t.Errorf("result %+v, want none", result)
 			}
 			env.expectEvents(t)
-			if n := seriesCount(t, env.Registry, caExpiryMetric); n != 0 {
-				t.Errorf("%d %s series after the issuer was deleted, want none", n, caExpiryMetric)
+			for _, metric := range []string{caExpiryMetric, readyMetric} {
+				if n := seriesCount(t, env.Registry, metric); n != 0 {
+					t.Errorf("%d %s series after the issuer was deleted, want none", n, metric)
+				}
 			}
 		})
 	}

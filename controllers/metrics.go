@@ -13,6 +13,7 @@ type Metrics struct {
 	failed   *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	expiry   *caExpiryCollector
+	ready    *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them with reg (controller-runtime's
@@ -38,8 +39,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 				[]string{"issuer_kind", "namespace", "name", "algorithm"}, nil),
 			notAfter: map[issuerID]caExpiry{},
 		},
+		// The expiry series exists only while an issuer is ready, so it cannot tell a broken issuer
+		// from none: this one can.
+		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pq_issuer_issuer_ready",
+			Help: "1 while the issuer's Ready condition is True, 0 while it is False, by issuer kind, namespace (empty for a PQClusterIssuer) and name.",
+		}, []string{"issuer_kind", "namespace", "name"}),
 	}
-	for _, c := range []prometheus.Collector{m.signed, m.failed, m.duration, m.expiry} {
+	for _, c := range []prometheus.Collector{m.signed, m.failed, m.duration, m.expiry, m.ready} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -54,6 +61,20 @@ func (m *Metrics) observeSigned(kind, algorithm string, took time.Duration) {
 
 func (m *Metrics) observeFailed(kind, algorithm, reason string) {
 	m.failed.WithLabelValues(kind, algorithm, reason).Inc()
+}
+
+func (m *Metrics) observeReady(id issuerID, ready bool) {
+	v := 0.0
+	if ready {
+		v = 1
+	}
+	m.ready.WithLabelValues(id.kind, id.namespace, id.name).Set(v)
+}
+
+// forgetIssuer drops the series of a deleted issuer.
+func (m *Metrics) forgetIssuer(id issuerID) {
+	m.expiry.delete(id)
+	m.ready.DeleteLabelValues(id.kind, id.namespace, id.name)
 }
 
 // issuerID names an issuer in metrics; namespace is empty for a PQClusterIssuer.

@@ -3,7 +3,9 @@ package chart_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -16,7 +18,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 )
 
@@ -78,17 +82,58 @@ type object struct {
 	YAML                  []byte
 }
 
+// values are the values of one helm run: a values file's YAML, and --set and --set-json flags.
+type values struct {
+	file         string
+	set, setJSON []string
+}
+
+// args are the helm flags for v; a values file goes into a test directory.
+func (v values) args(t *testing.T) []string {
+	t.Helper()
+	var args []string
+	if v.file != "" {
+		// Not in t.TempDir(): helm splits --values at commas, which subtest names hold.
+		dir, err := os.MkdirTemp("", "values-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		f := filepath.Join(dir, "values.yaml")
+		if err := os.WriteFile(f, []byte(v.file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--values", f)
+	}
+	for _, s := range v.set {
+		args = append(args, "--set", s)
+	}
+	for _, s := range v.setJSON {
+		args = append(args, "--set-json", s)
+	}
+	return args
+}
+
 // render runs helm template with --set values and returns the objects.
 func render(t *testing.T, set ...string) []object {
 	t.Helper()
-	args := []string{"template", release, chartDir(t), "--namespace", namespace}
-	for _, s := range set {
-		args = append(args, "--set", s)
-	}
+	return renderValues(t, values{set: set})
+}
+
+// renderValues runs helm template with v and returns the objects.
+func renderValues(t *testing.T, v values) []object {
+	t.Helper()
+	args := append([]string{"template", release, chartDir(t), "--namespace", namespace}, v.args(t)...)
 	out, stderr, err := helm(t, args...)
 	if err != nil {
 		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, stderr)
 	}
+	return parseObjects(t, out)
+}
+
+// parseObjects splits helm template's output into objects.
+func parseObjects(t *testing.T, out string) []object {
+	t.Helper()
 	var objs []object
 	r := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(out)))
 	for {
@@ -144,20 +189,43 @@ func names(objs []object) []string {
 	return out
 }
 
+// everyOption sets every value the defaults leave off, beside one another.
+const everyOption = `
+extraArgs: ["--max-retry-duration=2h"]
+extraEnv: [{name: GOGC, value: "50"}]
+volumes: [{name: tmp, emptyDir: {}}]
+volumeMounts: [{name: tmp, mountPath: /tmp}]
+podSecurityContext: {runAsUser: null, runAsGroup: null, fsGroup: null}
+networkPolicy: {enabled: true, apiServerCIDRs: [10.0.0.1/32]}
+metrics:
+  readers: [{name: prometheus-k8s, namespace: monitoring}]
+  serviceMonitor:
+    enabled: true
+    namespace: monitoring
+    scrapeTimeout: 30s
+    labels: {release: prometheus}
+    relabelings: [{action: replace, sourceLabels: [__meta_kubernetes_pod_node_name], targetLabel: node}]
+    metricRelabelings: [{action: drop, sourceLabels: [__name__], regex: go_gc_.*}]
+prometheusRule:
+  enabled: true
+  namespace: monitoring
+  labels: {release: prometheus}
+  alertLabels: {team: platform}
+  interval: 1m
+`
+
 func TestLint(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		set  []string
+		v    values
 	}{
 		{name: "default values"},
-		{name: "cluster issuers only, no approver, one replica", set: []string{"secrets.clusterWide=false", "approver.enabled=false", "replicaCount=1", "leaderElection.enabled=false"}},
-		{name: "network policy and service monitor", set: []string{"networkPolicy.enabled=true", "networkPolicy.apiServerCIDRs={10.0.0.1/32}", "metrics.serviceMonitor.enabled=true"}},
+		{name: "cluster issuers only, no approver, one replica", v: values{set: []string{"secrets.clusterWide=false", "approver.enabled=false", "replicaCount=1", "leaderElection.enabled=false"}}},
+		{name: "network policy and service monitor", v: values{set: []string{"networkPolicy.enabled=true", "networkPolicy.apiServerCIDRs={10.0.0.1/32}", "metrics.serviceMonitor.enabled=true"}}},
+		{name: "every option", v: values{file: everyOption}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := []string{"lint", "--strict", chartDir(t), "--namespace", namespace}
-			for _, s := range tc.set {
-				args = append(args, "--set", s)
-			}
+			args := append([]string{"lint", "--strict", chartDir(t), "--namespace", namespace}, tc.v.args(t)...)
 			out, stderr, err := helm(t, args...)
 			if err != nil || !strings.Contains(out, "1 chart(s) linted, 0 chart(s) failed") {
 				t.Fatalf("helm lint: %v\n%s%s", err, out, stderr)
@@ -201,6 +269,22 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("args %q restrict Secrets by default", c.Args)
 	}
 	checkRestricted(t, pod)
+	if diff := cmpJSON(pod.SecurityContext, defaultPodSecurityContext()); diff != "" {
+		t.Errorf("pod securityContext %s", diff)
+	}
+	if diff := cmpJSON(c.SecurityContext, defaultSecurityContext()); diff != "" {
+		t.Errorf("container securityContext %s", diff)
+	}
+	if len(pod.Volumes) != 0 || len(c.VolumeMounts) != 0 {
+		t.Errorf("volumes %v, mounts %v by default, want none", pod.Volumes, c.VolumeMounts)
+	}
+	if want := []string{"--cluster-resource-namespace=" + namespace, "--leader-elect=true", "--max-concurrent-reconciles=4",
+		"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--zap-log-level=info"}; !slices.Equal(c.Args, want) {
+		t.Errorf("args %q, want %q", c.Args, want)
+	}
+	if got, want := envNames(c), []string{"POD_NAMESPACE", "GOMEMLIMIT"}; !slices.Equal(got, want) {
+		t.Errorf("env %q, want %q", got, want)
+	}
 	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" || c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
 		t.Errorf("probes %+v / %+v, want /healthz and /readyz", c.LivenessProbe, c.ReadinessProbe)
 	}
@@ -264,6 +348,39 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// defaultPodSecurityContext and defaultSecurityContext are the chart's default security contexts.
+func defaultPodSecurityContext() *corev1.PodSecurityContext {
+	return &corev1.PodSecurityContext{
+		RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65532), RunAsGroup: ptr.To[int64](65532),
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+func defaultSecurityContext() *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
+		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+	}
+}
+
+// cmpJSON is "" when got and want are the same as JSON, else both.
+func cmpJSON(got, want any) string {
+	g, _ := json.Marshal(got)
+	w, _ := json.Marshal(want)
+	if bytes.Equal(g, w) {
+		return ""
+	}
+	return fmt.Sprintf("%s, want %s", g, w)
+}
+
+func envNames(c corev1.Container) []string {
+	var names []string
+	for _, e := range c.Env {
+		names = append(names, e.Name)
+	}
+	return names
+}
+
 // checkRestricted checks the pod against the Pod Security "restricted" profile's rules.
 func checkRestricted(t *testing.T, pod corev1.PodSpec) {
 	t.Helper()
@@ -296,6 +413,7 @@ func equalRules(a, b []rbacv1.PolicyRule) bool {
 func TestValues(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
+		file  string // a values file
 		set   []string
 		check func(t *testing.T, objs []object)
 	}{
@@ -386,14 +504,144 @@ func TestValues(t *testing.T) {
 			name: "service monitor",
 			set:  []string{"metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=prometheus"},
 			check: func(t *testing.T, objs []object) {
-				o := find(objs, "ServiceMonitor", "pq-issuer")
-				if o == nil {
-					t.Fatal("no ServiceMonitor rendered")
+				sm := decode[serviceMonitor](t, objs, "ServiceMonitor", "pq-issuer")
+				if sm.Namespace != namespace || sm.Labels["release"] != "prometheus" {
+					t.Errorf("ServiceMonitor in %q with labels %v, want %s with release=prometheus", sm.Namespace, sm.Labels, namespace)
 				}
-				for _, want := range []string{"release: prometheus", "port: metrics", "scheme: https", "bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token"} {
-					if !strings.Contains(string(o.YAML), want) {
-						t.Errorf("ServiceMonitor lacks %q:\n%s", want, o.YAML)
-					}
+				want := serviceMonitorSpec{
+					NamespaceSelector: namespaceSelector{MatchNames: []string{namespace}},
+					Selector:          metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "pq-issuer", "app.kubernetes.io/instance": release}},
+					Endpoints: []endpoint{{
+						Port: "metrics", Path: "/metrics", Scheme: "https", BearerTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token",
+						TLSConfig: &tlsConfig{InsecureSkipVerify: true}, Interval: "60s", HonorLabels: true,
+					}},
+				}
+				if diff := cmpJSON(sm.Spec, want); diff != "" {
+					t.Errorf("ServiceMonitor spec %s", diff)
+				}
+			},
+		},
+		{
+			name: "service monitor options",
+			file: `
+metrics:
+  serviceMonitor:
+    enabled: true
+    namespace: monitoring
+    interval: 30s
+    scrapeTimeout: 30s
+    honorLabels: false
+    relabelings: [{action: replace, sourceLabels: [__meta_kubernetes_pod_node_name], targetLabel: node}]
+    metricRelabelings: [{action: drop, sourceLabels: [__name__], regex: go_gc_.*}]
+`,
+			check: func(t *testing.T, objs []object) {
+				sm := decode[serviceMonitor](t, objs, "ServiceMonitor", "pq-issuer")
+				if sm.Namespace != "monitoring" {
+					t.Errorf("ServiceMonitor in %q, want monitoring", sm.Namespace)
+				}
+				want := serviceMonitorSpec{
+					// From the monitoring namespace it selects the Service in the release namespace.
+					NamespaceSelector: namespaceSelector{MatchNames: []string{namespace}},
+					Selector:          metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "pq-issuer", "app.kubernetes.io/instance": release}},
+					Endpoints: []endpoint{{
+						Port: "metrics", Path: "/metrics", Scheme: "https", BearerTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token",
+						TLSConfig: &tlsConfig{InsecureSkipVerify: true}, Interval: "30s", ScrapeTimeout: "30s",
+						Relabelings:       []relabelConfig{{Action: "replace", SourceLabels: []string{"__meta_kubernetes_pod_node_name"}, TargetLabel: "node"}},
+						MetricRelabelings: []relabelConfig{{Action: "drop", SourceLabels: []string{"__name__"}, Regex: "go_gc_.*"}},
+					}},
+				}
+				if diff := cmpJSON(sm.Spec, want); diff != "" {
+					t.Errorf("ServiceMonitor spec %s", diff)
+				}
+			},
+		},
+		{
+			name: "OpenShift: user and group ids left to the platform (a values file with nulls)",
+			file: "podSecurityContext: {runAsUser: null, runAsGroup: null, fsGroup: null}\n",
+			check: func(t *testing.T, objs []object) {
+				pod := decode[appsv1.Deployment](t, objs, "Deployment", "pq-issuer").Spec.Template.Spec
+				want := &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+				if diff := cmpJSON(pod.SecurityContext, want); diff != "" {
+					t.Errorf("pod securityContext %s", diff)
+				}
+				if diff := cmpJSON(pod.Containers[0].SecurityContext, defaultSecurityContext()); diff != "" {
+					t.Errorf("container securityContext %s", diff)
+				}
+			},
+		},
+		{
+			name: "OpenShift: user and group ids left to the platform (--set null)",
+			set:  []string{"podSecurityContext.runAsUser=null", "podSecurityContext.runAsGroup=null"},
+			check: func(t *testing.T, objs []object) {
+				psc := decode[appsv1.Deployment](t, objs, "Deployment", "pq-issuer").Spec.Template.Spec.SecurityContext
+				want := &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+				if diff := cmpJSON(psc, want); diff != "" {
+					t.Errorf("pod securityContext %s", diff)
+				}
+			},
+		},
+		{
+			name: "security contexts overridden field by field",
+			set:  []string{"podSecurityContext.fsGroup=2000", "podSecurityContext.runAsUser=1000", "securityContext.capabilities.drop={ALL,NET_RAW}", "securityContext.readOnlyRootFilesystem=null"},
+			check: func(t *testing.T, objs []object) {
+				pod := decode[appsv1.Deployment](t, objs, "Deployment", "pq-issuer").Spec.Template.Spec
+				wantPod := defaultPodSecurityContext()
+				wantPod.RunAsUser, wantPod.FSGroup = ptr.To[int64](1000), ptr.To[int64](2000)
+				if diff := cmpJSON(pod.SecurityContext, wantPod); diff != "" {
+					t.Errorf("pod securityContext %s", diff)
+				}
+				want := &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL", "NET_RAW"}}}
+				if diff := cmpJSON(pod.Containers[0].SecurityContext, want); diff != "" {
+					t.Errorf("container securityContext %s", diff)
+				}
+			},
+		},
+		{
+			name: "extra args, env, volumes and mounts after the chart's",
+			file: `
+extraArgs: ["--max-retry-duration=2h", "--zap-encoder=console"]
+extraEnv:
+  - {name: GOGC, value: "50"}
+  - {name: NODE, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}
+volumes: [{name: tmp, emptyDir: {medium: Memory}}]
+volumeMounts: [{name: tmp, mountPath: /tmp, readOnly: false}]
+`,
+			check: func(t *testing.T, objs []object) {
+				pod := decode[appsv1.Deployment](t, objs, "Deployment", "pq-issuer").Spec.Template.Spec
+				c := pod.Containers[0]
+				wantArgs := []string{"--cluster-resource-namespace=" + namespace, "--leader-elect=true", "--max-concurrent-reconciles=4",
+					"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--zap-log-level=info", "--max-retry-duration=2h", "--zap-encoder=console"}
+				if !slices.Equal(c.Args, wantArgs) {
+					t.Errorf("args %q, want %q", c.Args, wantArgs)
+				}
+				wantEnv := []corev1.EnvVar{
+					{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+					{Name: "GOMEMLIMIT", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.memory"}}},
+					{Name: "GOGC", Value: "50"},
+					{Name: "NODE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}},
+				}
+				if diff := cmpJSON(c.Env, wantEnv); diff != "" {
+					t.Errorf("env %s", diff)
+				}
+				if diff := cmpJSON(pod.Volumes, []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}}}); diff != "" {
+					t.Errorf("volumes %s", diff)
+				}
+				if diff := cmpJSON(c.VolumeMounts, []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}}); diff != "" {
+					t.Errorf("volumeMounts %s", diff)
+				}
+			},
+		},
+		{
+			name: "GOMEMLIMIT in extraEnv replaces the chart's",
+			set:  []string{"extraEnv[0].name=GOMEMLIMIT", "extraEnv[0].value=200MiB"},
+			check: func(t *testing.T, objs []object) {
+				c := decode[appsv1.Deployment](t, objs, "Deployment", "pq-issuer").Spec.Template.Spec.Containers[0]
+				want := []corev1.EnvVar{
+					{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+					{Name: "GOMEMLIMIT", Value: "200MiB"},
+				}
+				if diff := cmpJSON(c.Env, want); diff != "" {
+					t.Errorf("env %s", diff)
 				}
 			},
 		},
@@ -426,7 +674,7 @@ func TestValues(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.check(t, render(t, tc.set...))
+			tc.check(t, renderValues(t, values{file: tc.file, set: tc.set}))
 		})
 	}
 }
@@ -436,33 +684,57 @@ func TestValues(t *testing.T) {
 func TestBadValues(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		set     []string
+		v       values
 		wantErr []string
 	}{
-		{name: "replicaCount is not a number", set: []string{"replicaCount=two"}, wantErr: []string{"replicaCount", "integer"}},
-		{name: "replicaCount zero", set: []string{"replicaCount=0"}, wantErr: []string{"replicaCount", "minimum"}},
-		{name: "misspelled top-level value", set: []string{"replicas=3"}, wantErr: []string{"additional properties", "replicas"}},
-		{name: "misspelled nested value", set: []string{"secrets.clusterwide=false"}, wantErr: []string{"additional properties", "clusterwide"}},
-		{name: "digest is not a sha256 digest", set: []string{"image.digest=latest"}, wantErr: []string{"/image/digest", "sha256"}},
-		{name: "clusterWide is a string", set: []string{"secrets.clusterWide=maybe"}, wantErr: []string{"/secrets/clusterWide", "boolean"}},
-		{name: "no workers", set: []string{"maxConcurrentReconciles=0"}, wantErr: []string{"maxConcurrentReconciles", "minimum"}},
-		{name: "log level unknown", set: []string{"logLevel=loud"}, wantErr: []string{"logLevel"}},
-		{name: "namespace not a DNS label", set: []string{"clusterResourceNamespace=Cert_Manager"}, wantErr: []string{"clusterResourceNamespace"}},
-		{name: "network policy without API server CIDRs", set: []string{"networkPolicy.enabled=true"}, wantErr: []string{"apiServerCIDRs", "minItems"}},
-		{name: "API server CIDR malformed", set: []string{"networkPolicy.enabled=true", "networkPolicy.apiServerCIDRs={10.0.0.1}"}, wantErr: []string{"apiServerCIDRs"}},
-		{name: "pull policy unknown", set: []string{"image.pullPolicy=Sometimes"}, wantErr: []string{"pullPolicy"}},
-		{name: "two replicas without leader election", set: []string{"leaderElection.enabled=false"}, wantErr: []string{"replicaCount > 1 needs leaderElection.enabled=true"}},
-		{name: "metrics reader without a namespace", set: []string{"metrics.readers[0].name=prometheus"}, wantErr: []string{"readers", "namespace"}},
-		{name: "service monitor without the metrics service", set: []string{"metrics.serviceMonitor.enabled=true", "metrics.service.enabled=false"}, wantErr: []string{"metrics.serviceMonitor.enabled needs metrics.service.enabled"}},
+		{name: "replicaCount is not a number", v: values{set: []string{"replicaCount=two"}}, wantErr: []string{"replicaCount", "integer"}},
+		{name: "replicaCount zero", v: values{set: []string{"replicaCount=0"}}, wantErr: []string{"replicaCount", "minimum"}},
+		{name: "misspelled top-level value", v: values{set: []string{"replicas=3"}}, wantErr: []string{"additional properties", "replicas"}},
+		{name: "misspelled nested value", v: values{set: []string{"secrets.clusterwide=false"}}, wantErr: []string{"additional properties", "clusterwide"}},
+		{name: "digest is not a sha256 digest", v: values{set: []string{"image.digest=latest"}}, wantErr: []string{"/image/digest", "sha256"}},
+		{name: "clusterWide is a string", v: values{set: []string{"secrets.clusterWide=maybe"}}, wantErr: []string{"/secrets/clusterWide", "boolean"}},
+		{name: "no workers", v: values{set: []string{"maxConcurrentReconciles=0"}}, wantErr: []string{"maxConcurrentReconciles", "minimum"}},
+		{name: "log level unknown", v: values{set: []string{"logLevel=loud"}}, wantErr: []string{"logLevel"}},
+		{name: "namespace not a DNS label", v: values{set: []string{"clusterResourceNamespace=Cert_Manager"}}, wantErr: []string{"clusterResourceNamespace"}},
+		{name: "network policy without API server CIDRs", v: values{set: []string{"networkPolicy.enabled=true"}}, wantErr: []string{"apiServerCIDRs", "minItems"}},
+		{name: "API server CIDR malformed", v: values{set: []string{"networkPolicy.enabled=true", "networkPolicy.apiServerCIDRs={10.0.0.1}"}}, wantErr: []string{"apiServerCIDRs"}},
+		{name: "pull policy unknown", v: values{set: []string{"image.pullPolicy=Sometimes"}}, wantErr: []string{"pullPolicy"}},
+		{name: "two replicas without leader election", v: values{set: []string{"leaderElection.enabled=false"}}, wantErr: []string{"replicaCount > 1 needs leaderElection.enabled=true"}},
+		{name: "metrics reader without a namespace", v: values{set: []string{"metrics.readers[0].name=prometheus"}}, wantErr: []string{"readers", "namespace"}},
+		{name: "service monitor without the metrics service", v: values{set: []string{"metrics.serviceMonitor.enabled=true", "metrics.service.enabled=false"}}, wantErr: []string{"metrics.serviceMonitor.enabled needs metrics.service.enabled"}},
+		{name: "global is not an object", v: values{set: []string{"global=yes"}}, wantErr: []string{"/global", "object"}},
+		{name: "extra arg is not a string", v: values{setJSON: []string{`extraArgs=[2]`}}, wantErr: []string{"/extraArgs/0", "string"}},
+		{name: "extra env without a name", v: values{setJSON: []string{`extraEnv=[{"value":"50"}]`}}, wantErr: []string{"/extraEnv/0", "name"}},
+		{name: "extra env misspelled", v: values{setJSON: []string{`extraEnv=[{"name":"GOGC","valu":"50"}]`}}, wantErr: []string{"/extraEnv/0", "valu"}},
+		{name: "extra env replaces POD_NAMESPACE", v: values{setJSON: []string{`extraEnv=[{"name":"POD_NAMESPACE","value":"x"}]`}}, wantErr: []string{"extraEnv: POD_NAMESPACE is the chart's"}},
+		{name: "volume without a name", v: values{setJSON: []string{`volumes=[{"emptyDir":{}}]`}}, wantErr: []string{"/volumes/0", "name"}},
+		{name: "volume mount with a relative path", v: values{setJSON: []string{`volumes=[{"name":"tmp","emptyDir":{}}]`, `volumeMounts=[{"name":"tmp","mountPath":"tmp"}]`}}, wantErr: []string{"/volumeMounts/0/mountPath"}},
+		{name: "volume mount of no volume", v: values{setJSON: []string{`volumeMounts=[{"name":"tmp","mountPath":"/tmp"}]`}}, wantErr: []string{`volumeMounts: "tmp" (at /tmp) names no volume in volumes`}},
+		{name: "pod runs as root", v: values{set: []string{"podSecurityContext.runAsUser=0"}}, wantErr: []string{"/podSecurityContext/runAsUser", "minimum"}},
+		{name: "pod security context misspelled", v: values{set: []string{"podSecurityContext.runAsUsr=1000"}}, wantErr: []string{"/podSecurityContext", "runAsUsr"}},
+		{name: "fsGroup is a string", v: values{set: []string{"podSecurityContext.fsGroup=users"}}, wantErr: []string{"/podSecurityContext/fsGroup", "integer"}},
+		{name: "privileged is a string", v: values{set: []string{"securityContext.privileged=maybe"}}, wantErr: []string{"/securityContext/privileged", "boolean"}},
+		{name: "capabilities misspelled", v: values{set: []string{"securityContext.capabilities.remove={ALL}"}}, wantErr: []string{"/securityContext/capabilities", "remove"}},
+		{name: "service monitor namespace not a DNS label", v: values{set: []string{"metrics.serviceMonitor.namespace=Monitoring"}}, wantErr: []string{"/metrics/serviceMonitor/namespace"}},
+		{name: "scrape timeout without a unit", v: values{set: []string{"metrics.serviceMonitor.scrapeTimeout=10"}}, wantErr: []string{"/metrics/serviceMonitor/scrapeTimeout"}},
+		{name: "scrape timeout over the interval", v: values{set: []string{"metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.scrapeTimeout=2m"}}, wantErr: []string{"metrics.serviceMonitor.scrapeTimeout 2m is longer than interval 60s"}},
+		{name: "relabeling action unknown", v: values{setJSON: []string{`metrics.serviceMonitor.relabelings=[{"action":"rename"}]`}}, wantErr: []string{"/metrics/serviceMonitor/relabelings/0/action"}},
+		{name: "metric relabeling misspelled", v: values{setJSON: []string{`metrics.serviceMonitor.metricRelabelings=[{"source_labels":["__name__"]}]`}}, wantErr: []string{"/metrics/serviceMonitor/metricRelabelings/0", "source_labels"}},
+		{name: "rule namespace not a DNS label", v: values{set: []string{"prometheusRule.namespace=-monitoring"}}, wantErr: []string{"/prometheusRule/namespace"}},
+		{name: "failure window without a unit", v: values{set: []string{"prometheusRule.signingFailures.window=15"}}, wantErr: []string{"/prometheusRule/signingFailures/window"}},
+		{name: "not-ready duration in the wrong order", v: values{set: []string{"prometheusRule.issuerNotReady.for=30m1h"}}, wantErr: []string{"/prometheusRule/issuerNotReady/for"}},
+		{name: "rule interval malformed", v: values{set: []string{"prometheusRule.interval=often"}}, wantErr: []string{"/prometheusRule/interval"}},
+		{name: "expiry threshold in hours", v: values{set: []string{"prometheusRule.caExpiry.warningDays=72h"}}, wantErr: []string{"/prometheusRule/caExpiry/warningDays", "integer"}},
+		{name: "critical expiry before the warning", v: values{set: []string{"prometheusRule.enabled=true", "prometheusRule.caExpiry.criticalDays=30"}}, wantErr: []string{"prometheusRule.caExpiry.criticalDays (30) must be less than warningDays (21)"}},
+		{name: "alert label overrides severity", v: values{set: []string{"prometheusRule.alertLabels.severity=page"}}, wantErr: []string{"/prometheusRule/alertLabels/severity"}},
+		{name: "alert label name invalid in Prometheus", v: values{set: []string{"prometheusRule.alertLabels.team-name=platform"}}, wantErr: []string{"/prometheusRule/alertLabels", "additional properties 'team-name'"}},
+		{name: "rule value misspelled", v: values{set: []string{"prometheusRule.enable=true"}}, wantErr: []string{"/prometheusRule", "enable"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := []string{"template", release, chartDir(t), "--namespace", namespace}
-			for _, s := range tc.set {
-				args = append(args, "--set", s)
-			}
+			args := append([]string{"template", release, chartDir(t), "--namespace", namespace}, tc.v.args(t)...)
 			_, stderr, err := helm(t, args...)
 			if err == nil {
-				t.Fatalf("helm template --set %v succeeded, want an error containing %q", tc.set, tc.wantErr)
+				t.Fatalf("helm template %v succeeded, want an error containing %q", tc.v, tc.wantErr)
 			}
 			for _, s := range tc.wantErr {
 				if !strings.Contains(stderr, s) {

@@ -21,7 +21,7 @@ import (
 // TestImage builds the image for this machine's architecture (make image adds arm64; the build
 // path is the same) and checks it as a runtime would see it: an OCI index naming the platform, a
 // config that runs /pq-issuer as 65532:65532, and a binary that, unpacked and run as that user,
-// answers --help.
+// answers --help and --version (stamped with the image's version).
 func TestImage(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "oci")
 	opts := options{
@@ -132,6 +132,11 @@ func TestImage(t *testing.T) {
 		if !strings.Contains(string(outp), flag) {
 			t.Errorf("--help output lacks %s:\n%s", flag, outp)
 		}
+	}
+	version := exec.CommandContext(t.Context(), filepath.Join(root, "pq-issuer"), "--version")
+	version.SysProcAttr, version.Dir = cmd.SysProcAttr, root
+	if outp, err = version.CombinedOutput(); err != nil || !strings.HasPrefix(string(outp), "pq-issuer 0.1.0-test (") {
+		t.Errorf("pq-issuer --version from the image: %v, %q; want the stamped version 0.1.0-test", err, outp)
 	}
 	mt, _ := layers[0].MediaType()
 	if mt != types.OCILayer {

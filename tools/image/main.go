@@ -1,5 +1,6 @@
 // Command image builds pq-issuer's container image without a container engine: the pq-issuer
-// binary, built static for each platform, on an empty base with a passwd entry for the non-root
+// binary, built static for each platform and stamped with the version (or taken from
+// --binary-dir, where make release built it), on an empty base with a passwd entry for the non-root
 // user 65532 (what distroless/static:nonroot offers a static binary), written as a multi-platform
 // OCI image layout. Push it with `crane push <dir> <registry>/pq-issuer:<tag>`; with Docker, the
 // Dockerfile builds the same binary on distroless itself.
@@ -35,6 +36,7 @@ type options struct {
 	platforms []string // os/arch
 	version   string
 	revision  string
+	binaryDir string    // holds pq-issuer-linux-<arch>, used instead of building; empty: build
 	created   time.Time // image and file times, for a reproducible image
 }
 
@@ -44,8 +46,9 @@ func main() {
 	flag.StringVar(&opts.repoRoot, "repo-root", "..", "The pq-issuer repository (root Go module)")
 	flag.StringVar(&opts.out, "out", "../bin/image/pq-issuer", "OCI image layout directory to write (replaced)")
 	flag.StringVar(&platforms, "platforms", "linux/amd64,linux/arm64", "Comma-separated os/arch list")
-	flag.StringVar(&opts.version, "version", "dev", "Version label (org.opencontainers.image.version)")
+	flag.StringVar(&opts.version, "version", "dev", "Version: the label org.opencontainers.image.version and what pq-issuer --version prints")
 	flag.StringVar(&opts.revision, "revision", "", "Source revision label (org.opencontainers.image.revision)")
+	flag.StringVar(&opts.binaryDir, "binary-dir", "", "Take DIR/pq-issuer-linux-<arch> (built by make release) instead of building pq-issuer")
 	flag.StringVar(&created, "created", "1970-01-01T00:00:00Z", "Creation time (RFC 3339), e.g. the commit time, so rebuilds are identical")
 	flag.Parse()
 	opts.platforms = strings.Split(platforms, ",")
@@ -82,12 +85,15 @@ func build(ctx context.Context, opts options) (v1.ImageIndex, error) {
 		if !ok || goos != "linux" {
 			return nil, fmt.Errorf("platform %q: want linux/<arch>", platform)
 		}
-		bin := filepath.Join(tmp, "pq-issuer-"+goarch)
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
-		cmd.Dir = opts.repoRoot
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("go build for %s: %w\n%s", platform, err, out)
+		bin := filepath.Join(opts.binaryDir, "pq-issuer-"+goos+"-"+goarch)
+		if opts.binaryDir == "" {
+			bin = filepath.Join(tmp, "pq-issuer-"+goarch)
+			cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w -X main.version="+opts.version, "-o", bin, ".")
+			cmd.Dir = opts.repoRoot
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("go build for %s: %w\n%s", platform, err, out)
+			}
 		}
 		img, err := platformImage(bin, goos, goarch, opts)
 		if err != nil {

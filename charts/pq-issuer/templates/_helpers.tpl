@@ -47,6 +47,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{- /* pq-issuer.durationMs is a duration of one unit (30s, 1m, 500ms, 1h) in milliseconds. */}}
+{{- define "pq-issuer.durationMs" -}}
+{{- $n := regexFind "^[0-9]+" . }}
+{{- mul ($n | int64) (get (dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000) (trimPrefix $n .)) }}
+{{- end }}
+
 {{/*
 pq-issuer.generatedRules returns, as YAML {clusterRole: [...], role: [...]}, the rules controller-gen
 generated from the controllers' RBAC markers (make manifests copies config/rbac/role.yaml into

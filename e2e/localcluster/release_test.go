@@ -1,0 +1,93 @@
+package localcluster_test
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/pq-issuer/pq-issuer/e2e/localcluster"
+)
+
+// TestPackagedChartInstalls packages the chart as make release does (version and appVersion set
+// from the release version) and installs the .tgz with Helm on the local control plane, as a user
+// installs a released chart: the release is deployed with the CRDs, RBAC and a Deployment that
+// runs the release's image tag, and uninstalls again, keeping the CRDs. Pods never start (there is
+// no kubelet), so the image may point anywhere.
+func TestPackagedChartInstalls(t *testing.T) {
+	const version = "1.2.3-e2e.1"
+	pc := startPQCluster(t, localcluster.Options{})
+	bin, err := buildHelm()
+	if err != nil {
+		t.Fatal(err)
+	}
+	helm := func(args ...string) string {
+		t.Helper()
+		return run(t, nil, bin, append([]string{"--kubeconfig", pc.kubeconfig}, args...)...)
+	}
+	crds := []string{"crd/pqissuers.pq-issuer.dev", "crd/pqclusterissuers.pq-issuer.dev"}
+
+	chartDir, err := filepath.Abs(filepath.Join("..", "..", "charts", "pq-issuer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dist := t.TempDir()
+	helm("package", chartDir, "--version", version, "--app-version", version, "--destination", dist)
+	tgz := filepath.Join(dist, "pq-issuer-"+version+".tgz")
+
+	// A fresh cluster has no pq-issuer CRDs; the local control plane starts with them, not owned
+	// by a Helm release, so Helm would refuse to take them over.
+	pc.kubectl(t, nil, append([]string{"delete", "--wait"}, crds...)...)
+
+	out := helm("install", "pq-issuer", tgz, "--namespace", releaseNamespace, "--create-namespace",
+		"--set", "image.repository=registry.invalid/pq-issuer", "--set", "clusterResourceNamespace="+pc.ClusterResourceNamespace())
+	t.Logf("helm install:\n%s", out)
+	if got := helmList(t, helm); len(got) != 1 || got[0].Name != "pq-issuer" || got[0].Status != "deployed" ||
+		got[0].Chart != "pq-issuer-"+version || got[0].AppVersion != version {
+		t.Fatalf("helm list: %+v; want release pq-issuer deployed, chart pq-issuer-%s, app version %s", got, version, version)
+	}
+
+	pc.kubectl(t, nil, append([]string{"wait", "--for=condition=Established", "--timeout=60s"}, crds...)...)
+	deploy := &appsv1.Deployment{}
+	getObj(t, pc.c, client.ObjectKey{Namespace: releaseNamespace, Name: "pq-issuer"}, deploy)
+	if image := deploy.Spec.Template.Spec.Containers[0].Image; image != "registry.invalid/pq-issuer:"+version {
+		t.Errorf("the Deployment runs %q, want the release's tag registry.invalid/pq-issuer:%s", image, version)
+	}
+	if got := deploy.Labels["app.kubernetes.io/version"]; got != version {
+		t.Errorf("the Deployment's app.kubernetes.io/version is %q, want %s", got, version)
+	}
+	getObj(t, pc.c, client.ObjectKey{Namespace: releaseNamespace, Name: "pq-issuer"}, &corev1.ServiceAccount{})
+	pc.kubectl(t, nil, "get", "clusterrole/pq-issuer", "clusterrolebinding/pq-issuer", "clusterrolebinding/pq-issuer:approver",
+		"--namespace", releaseNamespace, "role/pq-issuer:leader-election", "rolebinding/pq-issuer:leader-election")
+
+	out = helm("uninstall", "pq-issuer", "--namespace", releaseNamespace)
+	t.Logf("helm uninstall:\n%s", out)
+	if got := helmList(t, helm); len(got) != 0 {
+		t.Errorf("helm list after helm uninstall: %+v, want no release", got)
+	}
+	if err := pc.c.Get(t.Context(), client.ObjectKeyFromObject(deploy), &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the Deployment after helm uninstall: %v, want not found", err)
+	}
+	// crds.keep: uninstalling must not delete every PQIssuer and PQClusterIssuer with their CRDs.
+	pc.kubectl(t, nil, append([]string{"get"}, crds...)...)
+}
+
+// helmRelease is what `helm list -o json` prints of a release.
+type helmRelease struct {
+	Name, Status, Chart string
+	AppVersion          string `json:"app_version"`
+}
+
+// helmList lists the releases in the release namespace.
+func helmList(t *testing.T, helm func(...string) string) []helmRelease {
+	t.Helper()
+	var releases []helmRelease
+	if err := json.Unmarshal([]byte(helm("list", "--namespace", releaseNamespace, "-o", "json")), &releases); err != nil {
+		t.Fatalf("helm list -o json: %v", err)
+	}
+	return releases
+}
