@@ -1,8 +1,11 @@
 package localcluster_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -14,12 +17,13 @@ import (
 )
 
 // TestPackagedChartInstalls packages the chart as make release does (version and appVersion set
-// from the release version) and installs the .tgz with Helm on the local control plane, as a user
-// installs a released chart: the release is deployed with the CRDs, RBAC and a Deployment that
-// runs the release's image tag, and uninstalls again, keeping the CRDs. Pods never start (there is
-// no kubelet), so the image may point anywhere.
+// from the release version), writes its SHA256SUMS, and runs the README's install block on the
+// local control plane, as a user installs a released chart: the release is deployed with the CRDs,
+// RBAC and a Deployment that runs the release's image, and uninstalls again, keeping the CRDs. Pods
+// never start (there is no kubelet), so the image may point anywhere.
 func TestPackagedChartInstalls(t *testing.T) {
-	const version = "1.2.3-e2e.1"
+	const version = "0.1.0" // the README's
+	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	pc := startPQCluster(t, localcluster.Options{})
 	bin, err := buildHelm()
 	if err != nil {
@@ -43,9 +47,13 @@ func TestPackagedChartInstalls(t *testing.T) {
 	// by a Helm release, so Helm would refuse to take them over.
 	pc.kubectl(t, nil, append([]string{"delete", "--wait"}, crds...)...)
 
-	out := helm("install", "pq-issuer", tgz, "--namespace", releaseNamespace, "--create-namespace",
-		"--set", "image.repository=registry.invalid/pq-issuer", "--set", "clusterResourceNamespace="+pc.ClusterResourceNamespace())
-	t.Logf("helm install:\n%s", out)
+	sum := sha256.Sum256(readFile(t, tgz))
+	writeTemp(t, dist, "SHA256SUMS", []byte(hex.EncodeToString(sum[:])+"  "+filepath.Base(tgz)+"\n"))
+	block := strings.ReplaceAll(readmeBlock(t, readmeInstall), "sha256:<digest>", digest)
+	if pc.ClusterResourceNamespace() != "cert-manager" || releaseNamespace != "pq-issuer" {
+		t.Fatalf("the README installs into pq-issuer with cert-manager's namespace; the test uses %s and %s", releaseNamespace, pc.ClusterResourceNamespace())
+	}
+	t.Logf("the README's install block:\n%s", runREADMEBlock(t, pc, dist, block, nil))
 	if got := helmList(t, helm); len(got) != 1 || got[0].Name != "pq-issuer" || got[0].Status != "deployed" ||
 		got[0].Chart != "pq-issuer-"+version || got[0].AppVersion != version {
 		t.Fatalf("helm list: %+v; want release pq-issuer deployed, chart pq-issuer-%s, app version %s", got, version, version)
@@ -54,8 +62,8 @@ func TestPackagedChartInstalls(t *testing.T) {
 	pc.kubectl(t, nil, append([]string{"wait", "--for=condition=Established", "--timeout=60s"}, crds...)...)
 	deploy := &appsv1.Deployment{}
 	getObj(t, pc.c, client.ObjectKey{Namespace: releaseNamespace, Name: "pq-issuer"}, deploy)
-	if image := deploy.Spec.Template.Spec.Containers[0].Image; image != "registry.invalid/pq-issuer:"+version {
-		t.Errorf("the Deployment runs %q, want the release's tag registry.invalid/pq-issuer:%s", image, version)
+	if image := deploy.Spec.Template.Spec.Containers[0].Image; image != "registry.example/pq-issuer@"+digest {
+		t.Errorf("the Deployment runs %q, want the README's registry.example/pq-issuer@%s", image, digest)
 	}
 	if got := deploy.Labels["app.kubernetes.io/version"]; got != version {
 		t.Errorf("the Deployment's app.kubernetes.io/version is %q, want %s", got, version)
@@ -64,7 +72,7 @@ func TestPackagedChartInstalls(t *testing.T) {
 	pc.kubectl(t, nil, "get", "clusterrole/pq-issuer", "clusterrolebinding/pq-issuer", "clusterrolebinding/pq-issuer:approver",
 		"--namespace", releaseNamespace, "role/pq-issuer:leader-election", "rolebinding/pq-issuer:leader-election")
 
-	out = helm("uninstall", "pq-issuer", "--namespace", releaseNamespace)
+	out := helm("uninstall", "pq-issuer", "--namespace", releaseNamespace)
 	t.Logf("helm uninstall:\n%s", out)
 	if got := helmList(t, helm); len(got) != 0 {
 		t.Errorf("helm list after helm uninstall: %+v, want no release", got)
