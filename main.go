@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/pq-issuer/pq-issuer/controllers"
+	"github.com/pq-issuer/pq-issuer/internal/buildinfo"
 )
 
 // serviceAccountNamespaceFile is where Kubernetes tells a pod its namespace.
@@ -51,7 +52,7 @@ func main() {
 		os.Exit(2)
 	}
 	if opts.showVersion {
-		fmt.Printf("pq-issuer %s (%s, %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		fmt.Printf("pq-issuer %s (%s, %s/%s)\n", buildinfo.Version(version), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return
 	}
 	// The heap is mostly the informer cache, which lives as long as the process; what the GC frees
@@ -116,25 +117,6 @@ func parseFlags(args []string, output *os.File) (options, error) {
 		return opts, fmt.Errorf("--max-retry-duration must be positive, not %s", opts.maxRetryDuration)
 	}
 	return opts, nil
-}
-
-// versionString is the stamped release or, in other builds, the module version and VCS revision
-// the go command recorded.
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "(unknown)"
-	}
-	v := info.Main.Version
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" {
-			v += " " + s.Value
-		}
-	}
-	return v
 }
 
 // podNamespace is the namespace the pod runs in, from the downward API (POD_NAMESPACE) or the

@@ -94,21 +94,3 @@ func TestParseFlags(t *testing.T) {
 		})
 	}
 }
-
-func TestVersionString(t *testing.T) {
-	for _, tc := range []struct {
-		name, stamped, want string
-	}{
-		{name: "stamped by make release", stamped: "0.1.0", want: "0.1.0"},
-		// A test binary's build info has no VCS settings; go build in a checkout adds the revision.
-		{name: "not stamped: the module version from the build info", stamped: "", want: "(devel)"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			defer func(v string) { version = v }(version)
-			version = tc.stamped
-			if got := versionString(); got != tc.want {
-				t.Errorf("versionString() = %q, want %q", got, tc.want)
-			}
-		})
-	}
-}

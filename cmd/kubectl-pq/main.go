@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/pq-issuer/pq-issuer/internal/buildinfo"
 )
 
 func main() {
@@ -170,7 +172,7 @@ func (c *cli) versionCommand() *cobra.Command {
 		Long:  "Prints the kubectl-pq version and the Go toolchain it was built with.",
 		Args:  noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			_, err := fmt.Fprintf(c.stdout, "kubectl-pq %s (%s, %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			_, err := fmt.Fprintf(c.stdout, "kubectl-pq %s (%s, %s/%s)\n", buildinfo.Version(version), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return err
 		},
 	}
