@@ -47,7 +47,7 @@ func (ca *CA) build(req LeafRequest, pol *Policy, now time.Time) (*x509.Certific
 	if err := pol.checkKey(pub); err != nil {
 		return nil, nil, err
 	}
-	subj, err := checkSubject(req.CSR.RawSubject, ca.Chain)
+	subj, err := checkSubject(req.CSR.RawSubject, req.CSR.Subject, ca.Chain)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -61,17 +61,16 @@ func (ca *CA) build(req LeafRequest, pol *Policy, now time.Time) (*x509.Certific
 	if subj.commonName == "" && sans.count() == 0 {
 		return nil, nil, newError(ReasonPolicyViolation, "the request names nobody: it has no common name and no DNS, IP, URI or email SAN; add the workload's names")
 	}
-	sanExt, err := marshalSANs(sans, subj.empty)
-	if err != nil {
-		return nil, nil, fmt.Errorf("encoding the SANs: %w", err)
-	}
-
 	out := &Issued{}
 	tmpl := &x509.Certificate{
 		RawSubject:            subj.raw,
 		BasicConstraintsValid: true,
 	}
 	if sans.count() > 0 {
+		sanExt, err := marshalSANs(sans, subj.empty)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encoding the SANs: %w", err)
+		}
 		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, sanExt)
 	}
 	if tmpl.KeyUsage, tmpl.ExtKeyUsage, out.DroppedKeyUsages, err = pol.usages(req.Usages, keyFamily(pub)); err != nil {

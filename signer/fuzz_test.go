@@ -186,7 +186,7 @@ func checkLeafInvariants(t *testing.T, c *x509.Certificate, pol *Policy, req Lea
 			t.Fatal("IP or email SAN under a policy that lists none")
 		}
 	}
-	if _, err := checkSubject(c.RawSubject, nil); err != nil {
+	if _, err := checkSubject(c.RawSubject, c.Subject, nil); err != nil {
 		t.Fatalf("the leaf's subject does not pass the builder: %v", err)
 	}
 }

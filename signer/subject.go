@@ -63,8 +63,9 @@ type subject struct {
 }
 
 // checkSubject keeps a CSR subject as written (cert-manager's literalSubject needs its order and
-// repeated attributes) only when every attribute is a known type with a string value.
-func checkSubject(raw []byte, chain []*x509.Certificate) (*subject, error) {
+// repeated attributes) only when every attribute is a known type with a string value. name is raw
+// as crypto/x509 parsed it, for the comparison with the CA subjects.
+func checkSubject(raw []byte, name pkix.Name, chain []*x509.Certificate) (*subject, error) {
 	if len(raw) > maxSubjectBytes {
 		return nil, newError(ReasonPolicyViolation, "the subject is %d bytes of DER, more than the %d-byte limit", len(raw), maxSubjectBytes)
 	}
@@ -98,10 +99,6 @@ func checkSubject(raw []byte, chain []*x509.Certificate) (*subject, error) {
 	if s.empty {
 		return s, nil
 	}
-	var seq pkix.RDNSequence
-	_, _ = asn1.Unmarshal(raw, &seq) // parsed above as raw values: it parses
-	var name pkix.Name
-	name.FillFromRDNSequence(&seq)
 	for _, ca := range chain {
 		if string(ca.RawSubject) == string(raw) || ca.Subject.String() == name.String() {
 			return nil, newError(ReasonPolicyViolation, "the subject %q is the subject of the CA %q; a leaf must not pose as its CA", name.String(), ca.Subject.String())
