@@ -41,7 +41,7 @@ help: ## Show this help
 ##@ Getting started
 
 .PHONY: demo
-demo: build node tools ## pq-issuer on a local control plane: ML-DSA CA -> PQClusterIssuer -> Certificates, Gateway -> mTLS
+demo: build node tools kubelet-podcerts ## pq-issuer on a local control plane: ML-DSA CA -> PQClusterIssuer -> Certificates, Gateway, pod identities -> mTLS
 	cd e2e && go build -o $(BIN)/localcluster ./cmd/localcluster
 	PQ_NODE=$(NODE) hack/demo.sh
 

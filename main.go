@@ -84,7 +84,7 @@ func parseFlags(args []string, output *os.File) (options, error) {
 	fs.StringVar(&opts.pprofAddr, "pprof-bind-address", "", "Address of /debug/pprof, for profiling; empty turns it off")
 	fs.BoolVar(&opts.leaderElect, "leader-elect", true, "Elect a leader, so that of several replicas only one signs")
 	fs.StringVar(&opts.namespace, "namespace", "", "The controller's own namespace, for the leader election lease (default: the pod's namespace)")
-	fs.StringVar(&opts.clusterResourceNamespace, "cluster-resource-namespace", "", "Where PQClusterIssuers' CA Secrets live (default: --namespace)")
+	fs.StringVar(&opts.clusterResourceNamespace, "cluster-resource-namespace", "", "Where PQClusterIssuers' CA Secrets and every issuer's trust ConfigMap live (default: --namespace)")
 	fs.BoolVar(&opts.clusterIssuersOnly, "cluster-issuers-only", false, "Read Secrets only in --cluster-resource-namespace (for RBAC that grants no more); PQIssuers elsewhere are reported not Ready")
 	fs.IntVar(&opts.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "CertificateRequests signed in parallel")
 	fs.DurationVar(&opts.maxRetryDuration, "max-retry-duration", controllers.DefaultMaxRetryDuration,

@@ -17,6 +17,7 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"github.com/prometheus/client_golang/prometheus"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -96,7 +97,10 @@ func newFakeClientBuilder(t testing.TB) *fake.ClientBuilder {
 		t.Fatal(err)
 	}
 	b := fake.NewClientBuilder().WithScheme(scheme).
-		WithStatusSubresource(&v1alpha1.PQIssuer{}, &v1alpha1.PQClusterIssuer{}, &cmapi.CertificateRequest{})
+		WithStatusSubresource(&v1alpha1.PQIssuer{}, &v1alpha1.PQClusterIssuer{}, &cmapi.CertificateRequest{}, &certificatesv1.PodCertificateRequest{}).
+		WithIndex(&certificatesv1.PodCertificateRequest{}, pcrSignerNameField, func(o client.Object) []string {
+			return []string{o.(*certificatesv1.PodCertificateRequest).Spec.SignerName}
+		})
 	// The same extract functions as SetupWithManager's.
 	for _, kind := range issuerKinds {
 		b = b.WithIndex(kind.New(), caSecretNameField, func(o client.Object) []string {
@@ -140,8 +144,9 @@ func newTestEnv(t testing.TB, clk *clocktesting.FakeClock, opts ...envOption) *t
 
 func (e *testEnv) issuerReconciler(kind IssuerKind) *IssuerReconciler {
 	return &IssuerReconciler{
-		Kind: kind, Client: e.Client, CAs: e.CAs, Recorder: e.Recorder, Clock: e.Clock, Metrics: e.Metrics,
+		Kind: kind, Client: e.Client, APIReader: e.Client, CAs: e.CAs, Recorder: e.Recorder, Clock: e.Clock, Metrics: e.Metrics,
 		ClusterResourceNamespace: clusterResourceNamespace,
+		ClusterTrustBundles:      true,
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -31,16 +32,23 @@ const notYetValidRecheck = time.Minute
 // IssuerReconciler keeps an issuer's Ready condition true to its CA Secret: it checks the CA when
 // the issuer or the Secret changes, and again when the CA expires.
 type IssuerReconciler struct {
-	Kind     IssuerKind
-	Client   client.Client
-	CAs      *CASource
-	Recorder events.EventRecorder
-	Clock    clock.PassiveClock
-	Metrics  *Metrics
-	// ClusterResourceNamespace holds the Secrets of PQClusterIssuers.
+	Kind   IssuerKind
+	Client client.Client
+	// APIReader reads what the cache does not hold: a trust ConfigMap or ClusterTrustBundle that
+	// lost its labels.
+	APIReader client.Reader
+	CAs       *CASource
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
+	Metrics   *Metrics
+	// ClusterResourceNamespace holds the Secrets of PQClusterIssuers and every issuer's trust
+	// ConfigMap.
 	ClusterResourceNamespace string
 	// ClusterIssuersOnly: Secrets may be read only in ClusterResourceNamespace.
 	ClusterIssuersOnly bool
+	// ClusterTrustBundles: the API server serves certificates.k8s.io/v1 ClusterTrustBundles, and
+	// each issuer publishes its trust anchors in one.
+	ClusterTrustBundles bool
 }
 
 // +kubebuilder:rbac:groups=pq-issuer.dev,resources=pqissuers;pqclusterissuers,verbs=get;list;watch
@@ -55,7 +63,9 @@ func (r *IssuerReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		if apierrors.IsNotFound(err) {
 			r.Metrics.forgetIssuer(r.Kind.id(req.NamespacedName))
 			r.CAs.Release(r.Kind.id(req.NamespacedName))
-			return ctrl.Result{}, nil
+			// Nothing else removes them: a namespaced PQIssuer cannot own a cluster-scoped
+			// ClusterTrustBundle, and no garbage collector may be running.
+			return ctrl.Result{}, r.publishTrustAnchors(ctx, req.NamespacedName, nil)
 		}
 		return ctrl.Result{}, err
 	}
@@ -64,28 +74,58 @@ func (r *IssuerReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if equality.Semantic.DeepEqual(before.GetStatus(), issuer.GetStatus()) {
-		return result, nil
-	}
-	if err := r.Client.Status().Patch(ctx, issuer, client.MergeFrom(before)); err != nil {
-		return ctrl.Result{}, fmt.Errorf("updating the status of %s %s: %w", r.Kind.Name, req.NamespacedName, err)
-	}
-	oldReady := meta.FindStatusCondition(before.GetStatus().Conditions, v1alpha1.ConditionReady)
-	newReady := meta.FindStatusCondition(issuer.GetStatus().Conditions, v1alpha1.ConditionReady)
-	if conditionChanged(oldReady, newReady) {
-		eventType := corev1.EventTypeWarning
-		if newReady.Status == metav1.ConditionTrue {
-			eventType = corev1.EventTypeNormal
+	if !equality.Semantic.DeepEqual(before.GetStatus(), issuer.GetStatus()) {
+		if err := r.Client.Status().Patch(ctx, issuer, client.MergeFrom(before)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("updating the status of %s %s: %w", r.Kind.Name, req.NamespacedName, err)
 		}
-		r.Recorder.Eventf(issuer, nil, eventType, newReady.Reason, "CheckCA", "%s", newReady.Message)
-		ctrl.LoggerFrom(ctx).Info("Issuer readiness changed", "ready", newReady.Status, "reason", newReady.Reason, "message", newReady.Message)
+		oldReady := meta.FindStatusCondition(before.GetStatus().Conditions, v1alpha1.ConditionReady)
+		newReady := meta.FindStatusCondition(issuer.GetStatus().Conditions, v1alpha1.ConditionReady)
+		if conditionChanged(oldReady, newReady) {
+			eventType := corev1.EventTypeWarning
+			if newReady.Status == metav1.ConditionTrue {
+				eventType = corev1.EventTypeNormal
+			}
+			r.Recorder.Eventf(issuer, nil, eventType, newReady.Reason, "CheckCA", "%s", newReady.Message)
+			ctrl.LoggerFrom(ctx).Info("Issuer readiness changed", "ready", newReady.Status, "reason", newReady.Reason, "message", newReady.Message)
+		}
+		r.recordTrustAnchorChanges(ctx, issuer, before.GetStatus().TrustAnchors)
+	}
+	// Also when the status is unchanged: a published bundle may have been edited or deleted.
+	if err := r.publishTrustAnchors(ctx, req.NamespacedName, issuer.GetStatus().TrustAnchors); err != nil {
+		return ctrl.Result{}, err
 	}
 	return result, nil
 }
 
-// updateStatus is the status-patch function: it sets the issuer's status from its CA Secret and
-// says when to look again. It returns an error only for what a retry may fix.
+// updateStatus is the status-patch function: it sets the issuer's status from its CA Secret, and
+// its trust anchors from the CA's root, and says when to look again. It returns an error only for
+// what a retry may fix.
 func (r *IssuerReconciler) updateStatus(ctx context.Context, issuer v1alpha1.Issuer) (ctrl.Result, error) {
+	now := r.Clock.Now()
+	ca, result, err := r.checkCA(ctx, issuer, now)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var current *signer.TrustAnchor
+	if ca != nil {
+		root, err := signer.ParseTrustAnchor(ca.TrustAnchorPEM())
+		if err != nil {
+			return ctrl.Result{}, fmt.Errorf("reading the root of the CA of %s %s: %w", r.Kind.Name, client.ObjectKeyFromObject(issuer), err)
+		}
+		current = &root
+	}
+	status := issuer.GetStatus()
+	status.TrustAnchors = nextTrustAnchors(knownAnchors(ctx, status.TrustAnchors), current, now, anchorOverlap(issuer.GetSpec()))
+	// Look again when the next previous root leaves, or sooner.
+	if d := untilNextRemoval(status.TrustAnchors, now); d > 0 && (result.RequeueAfter == 0 || d < result.RequeueAfter) {
+		result.RequeueAfter = d
+	}
+	return result, nil
+}
+
+// checkCA sets the issuer's Ready condition from its CA Secret and returns the CA when it is
+// ready, and when to look again.
+func (r *IssuerReconciler) checkCA(ctx context.Context, issuer v1alpha1.Issuer, now time.Time) (*signer.CA, ctrl.Result, error) {
 	status, id := issuer.GetStatus(), r.Kind.id(client.ObjectKeyFromObject(issuer))
 	notReady := func(reason, message string) {
 		setReady(issuer, metav1.ConditionFalse, reason, message)
@@ -97,16 +137,15 @@ func (r *IssuerReconciler) updateStatus(ctx context.Context, issuer v1alpha1.Iss
 	pol, err := issuer.GetSpec().SignerPolicy(r.Kind.ClusterScoped)
 	if err != nil {
 		notReady(v1alpha1.ReasonInvalidSpec, fmt.Sprintf("%v; fix the issuer's spec", err))
-		return ctrl.Result{}, nil
+		return nil, ctrl.Result{}, nil
 	}
 	status.Names = v1alpha1.NamesOf(&pol)
 
 	key := r.Kind.secretKey(issuer, r.ClusterResourceNamespace)
 	if r.ClusterIssuersOnly && key.Namespace != r.ClusterResourceNamespace {
 		notReady(v1alpha1.ReasonSecretsRestricted, fmt.Sprintf("pq-issuer runs with --cluster-issuers-only and reads Secrets only in namespace %s: use a PQClusterIssuer, or install the Helm chart with secrets.clusterWide=true to use PQIssuers in other namespaces", r.ClusterResourceNamespace))
-		return ctrl.Result{}, nil
+		return nil, ctrl.Result{}, nil
 	}
-	now := r.Clock.Now()
 	r.CAs.Use(id, key)
 	ca, err := r.CAs.Load(ctx, key, now)
 	var notFound *SecretNotFoundError
@@ -114,7 +153,7 @@ func (r *IssuerReconciler) updateStatus(ctx context.Context, issuer v1alpha1.Iss
 	switch {
 	case errors.As(err, &notFound):
 		notReady(v1alpha1.ReasonSecretNotFound, notFound.Error()+"; "+r.Kind.secretHint(r.ClusterResourceNamespace))
-		return ctrl.Result{}, nil
+		return nil, ctrl.Result{}, nil
 	case errors.As(err, &caErr):
 		reason := string(caErr.Reason)
 		if reason == "" {
@@ -122,11 +161,11 @@ func (r *IssuerReconciler) updateStatus(ctx context.Context, issuer v1alpha1.Iss
 		}
 		notReady(reason, caErr.Error())
 		if caErr.Reason == signer.ReasonNotYetValid {
-			return ctrl.Result{RequeueAfter: notYetValidRecheck}, nil
+			return nil, ctrl.Result{RequeueAfter: notYetValidRecheck}, nil
 		}
-		return ctrl.Result{}, nil
+		return nil, ctrl.Result{}, nil
 	case err != nil:
-		return ctrl.Result{}, err
+		return nil, ctrl.Result{}, err
 	}
 
 	setReady(issuer, metav1.ConditionTrue, v1alpha1.ReasonVerified, "Signing with "+ca.Describe())
@@ -135,7 +174,7 @@ func (r *IssuerReconciler) updateStatus(ctx context.Context, issuer v1alpha1.Iss
 	r.Metrics.expiry.set(id, status.Algorithm, ca.NotAfter)
 	r.Metrics.observeReady(id, true)
 	// Look again just after the CA expires, so Ready turns False on time.
-	return ctrl.Result{RequeueAfter: ca.NotAfter.Sub(now) + time.Second}, nil
+	return ca, ctrl.Result{RequeueAfter: ca.NotAfter.Sub(now) + time.Second}, nil
 }
 
 func setReady(issuer v1alpha1.Issuer, s metav1.ConditionStatus, reason, message string) {
@@ -162,14 +201,18 @@ func issuerIsReady(issuer v1alpha1.Issuer) (bool, string) {
 	return true, c.Message
 }
 
-// SetupWithManager registers the reconciler: issuers of its kind, and the Secrets they name, by
-// metadata only.
+// SetupWithManager registers the reconciler: issuers of its kind, the Secrets they name, by
+// metadata only, and the ConfigMaps and ClusterTrustBundles they publish (trust_bundle.go).
 func (r *IssuerReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named(r.Kind.controllerName()).
 		For(r.Kind.New()).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.issuersForSecret), builder.OnlyMetadata).
-		Complete(r)
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.issuerOfConfigMap))
+	if r.ClusterTrustBundles {
+		b = b.Watches(&certificatesv1.ClusterTrustBundle{}, handler.EnqueueRequestsFromMapFunc(r.issuerOfClusterTrustBundle))
+	}
+	return b.Complete(r)
 }
 
 // issuersForSecret maps a Secret to the issuers that name it.

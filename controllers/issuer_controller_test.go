@@ -558,6 +558,8 @@ func TestIssuerLifecycle(t *testing.T) {
 				want   wantCondition
 				// wantEvent is false when the condition must not change.
 				wantEvent bool
+				// trustEvent is the event about the trust anchors that follows, if any.
+				trustEvent *wantEvent
 			}{
 				{
 					name:      "no Secret yet",
@@ -604,10 +606,11 @@ func TestIssuerLifecycle(t *testing.T) {
 					wantEvent: true,
 				},
 				{
-					name:      "Secret rotated to another CA",
-					change:    func(t *testing.T) { putSecret(t, withCAData(second)) },
-					want:      wantCondition{"True", v1alpha1.ReasonVerified, []string{"ML-DSA-87"}},
-					wantEvent: true,
+					name:       "Secret rotated to another CA",
+					change:     func(t *testing.T) { putSecret(t, withCAData(second)) },
+					want:       wantCondition{"True", v1alpha1.ReasonVerified, []string{"ML-DSA-87"}},
+					wantEvent:  true,
+					trustEvent: &wantEvent{corev1.EventTypeNormal, reasonTrustAnchorRetiring, []string{"the previous root CN=Test Root ML-DSA-65"}},
 				},
 				{
 					name:      "maxDuration set to zero",
@@ -661,9 +664,12 @@ func TestIssuerLifecycle(t *testing.T) {
 				if step.want.Status == "True" {
 					eventType = corev1.EventTypeNormal
 				}
-				if step.wantEvent {
+				switch {
+				case step.trustEvent != nil:
+					env.expectEvents(t, wantEvent{eventType, step.want.Reason, step.want.Contains}, *step.trustEvent)
+				case step.wantEvent:
 					env.expectEvents(t, wantEvent{eventType, step.want.Reason, step.want.Contains})
-				} else {
+				default:
 					env.expectEvents(t)
 				}
 				if t.Failed() {

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -59,13 +60,22 @@ func NewManager(ctx context.Context, cfg *rest.Config, opts ManagerOptions) (ctr
 		return nil, err
 	}
 	// Managed fields are never read; requests and Secrets are slimmed to what is (cache_transform.go),
-	// only CA Secrets are watched (secretCache), and only our issuers' requests where the CRD allows
-	// it (request_selector.go).
+	// only CA Secrets are watched (secretCache), only our issuers' requests where the CRD allows it
+	// (request_selector.go), and only the ConfigMaps and ClusterTrustBundles we publish.
 	probe, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, err
 	}
 	requests := cache.ByObject{Transform: slimCertificateRequest, Field: requestFieldSelector(ctx, probe)}
+	// A cache setting for a kind the API server does not serve would fail the cache.
+	if opts.clusterTrustBundles, err = certificatesV1Served(probe.RESTMapper(), "ClusterTrustBundle"); err != nil {
+		return nil, fmt.Errorf("asking the API server whether it serves ClusterTrustBundles: %w", err)
+	}
+	if log := ctrl.LoggerFrom(ctx).WithName("setup"); opts.clusterTrustBundles {
+		log.Info("Publishing trust anchors in ClusterTrustBundles and ConfigMaps")
+	} else {
+		log.Info("Publishing trust anchors in ConfigMaps only: the API server does not serve certificates.k8s.io/v1 ClusterTrustBundles (Kubernetes 1.37 and later do)")
+	}
 	cacheOpts := cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
@@ -73,6 +83,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, opts ManagerOptions) (ctr
 			&corev1.Secret{}:            secretCache(opts.Options),
 		},
 	}
+	maps.Copy(cacheOpts.ByObject, trustAnchorCaches(opts.Options))
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Cache:                         cacheOpts,

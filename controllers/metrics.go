@@ -9,11 +9,14 @@ import (
 
 // Metrics are pq-issuer's Prometheus metrics, served beside controller-runtime's.
 type Metrics struct {
-	signed   *prometheus.CounterVec
-	failed   *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	expiry   *caExpiryCollector
-	ready    *prometheus.GaugeVec
+	signed *prometheus.CounterVec
+	failed *prometheus.CounterVec
+	// Pod certificates are counted apart: their volume follows pods, not Certificates.
+	podSigned *prometheus.CounterVec
+	podDenied *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	expiry    *caExpiryCollector
+	ready     *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them with reg (controller-runtime's
@@ -28,6 +31,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "pq_issuer_certificaterequests_failed_total",
 			Help: "CertificateRequests that failed permanently or were denied, by issuer kind, CA algorithm and reason.",
 		}, []string{"issuer_kind", "algorithm", "reason"}),
+		podSigned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pq_issuer_podcertificaterequests_issued_total",
+			Help: "PodCertificateRequests issued, by issuer kind and CA algorithm.",
+		}, []string{"issuer_kind", "algorithm"}),
+		podDenied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pq_issuer_podcertificaterequests_denied_total",
+			Help: "PodCertificateRequests denied, by issuer kind and reason.",
+		}, []string{"issuer_kind", "reason"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "pq_issuer_signing_duration_seconds",
 			Help:    "Time to check a CSR, sign the certificate with ML-DSA and verify it, by issuer kind and CA algorithm.",
@@ -46,7 +57,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "1 while the issuer's Ready condition is True, 0 while it is False, by issuer kind, namespace (empty for a PQClusterIssuer) and name.",
 		}, []string{"issuer_kind", "namespace", "name"}),
 	}
-	for _, c := range []prometheus.Collector{m.signed, m.failed, m.duration, m.expiry, m.ready} {
+	for _, c := range []prometheus.Collector{m.signed, m.failed, m.podSigned, m.podDenied, m.duration, m.expiry, m.ready} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -57,6 +68,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 func (m *Metrics) observeSigned(kind, algorithm string, took time.Duration) {
 	m.signed.WithLabelValues(kind, algorithm).Inc()
 	m.duration.WithLabelValues(kind, algorithm).Observe(took.Seconds())
+}
+
+func (m *Metrics) observePodIssued(kind, algorithm string, took time.Duration) {
+	m.podSigned.WithLabelValues(kind, algorithm).Inc()
+	m.duration.WithLabelValues(kind, algorithm).Observe(took.Seconds())
+}
+
+func (m *Metrics) observePodDenied(kind, reason string) {
+	m.podDenied.WithLabelValues(kind, reason).Inc()
 }
 
 func (m *Metrics) observeFailed(kind, algorithm, reason string) {

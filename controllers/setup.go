@@ -24,7 +24,8 @@ const (
 
 // Options configure pq-issuer's controllers.
 type Options struct {
-	// ClusterResourceNamespace holds the Secrets of PQClusterIssuers.
+	// ClusterResourceNamespace holds the Secrets of PQClusterIssuers and every issuer's trust
+	// ConfigMap.
 	ClusterResourceNamespace string
 	// ClusterIssuersOnly is for installs that may read Secrets only in ClusterResourceNamespace:
 	// PQIssuers elsewhere are reported not Ready instead of failing on a refused read.
@@ -35,6 +36,13 @@ type Options struct {
 	// retried before it is failed; zero means DefaultMaxRetryDuration.
 	MaxRetryDuration time.Duration
 	Metrics          *Metrics
+	// Clock is for tests that step time, e.g. past the removeAfter of a previous CA's root; nil is
+	// the real clock. Only the issuer controllers use it: certificates are signed at the real time.
+	Clock clock.PassiveClock
+
+	// clusterTrustBundles is set by NewManager, which caches ClusterTrustBundles only where the API
+	// server serves them: issuers publish their trust anchors in ClusterTrustBundles too.
+	clusterTrustBundles bool
 }
 
 // pendingRecheck is how soon a request waiting for its issuer is looked at again, besides when the
@@ -82,12 +90,17 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error
 	}
 
 	cas := &CASource{Metadata: mgr.GetClient(), API: mgr.GetAPIReader()}
+	issuerClock := opts.Clock
+	if issuerClock == nil {
+		issuerClock = clock.RealClock{}
+	}
 	for _, kind := range issuerKinds {
 		r := &IssuerReconciler{
-			Kind: kind, Client: mgr.GetClient(), CAs: cas, Clock: clock.RealClock{}, Metrics: opts.Metrics,
+			Kind: kind, Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), CAs: cas, Clock: issuerClock, Metrics: opts.Metrics,
 			Recorder:                 mgr.GetEventRecorder("pq-issuer"),
 			ClusterResourceNamespace: opts.ClusterResourceNamespace,
 			ClusterIssuersOnly:       opts.ClusterIssuersOnly,
+			ClusterTrustBundles:      opts.clusterTrustBundles,
 		}
 		if err := r.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the %s controller: %w", kind.Name, err)
@@ -104,5 +117,31 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error
 		PendingRecheck:           pendingRecheck,
 		MaxRetryDuration:         maxRetry,
 	}
-	return r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles})
+	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}); err != nil {
+		return err
+	}
+	return setupPodCertificates(ctx, mgr, opts, cas)
+}
+
+// setupPodCertificates registers the PodCertificateRequest controller where the API server serves
+// PodCertificateRequests (Kubernetes 1.37 and later); elsewhere pq-issuer signs cert-manager's
+// requests only, and says so.
+func setupPodCertificates(ctx context.Context, mgr ctrl.Manager, opts Options, cas *CASource) error {
+	log := ctrl.LoggerFrom(ctx).WithName("setup")
+	served, err := certificatesV1Served(mgr.GetRESTMapper(), "PodCertificateRequest")
+	if err != nil {
+		return fmt.Errorf("asking the API server whether it serves PodCertificateRequests: %w", err)
+	}
+	if !served {
+		log.Info("Not signing pod certificates: the API server does not serve certificates.k8s.io/v1 PodCertificateRequests (Kubernetes 1.37 and later do)")
+		return nil
+	}
+	r := &PodCertificateRequestReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), CAs: cas, Clock: clock.RealClock{}, Metrics: opts.Metrics,
+		Recorder:                 mgr.GetEventRecorder("pq-issuer"),
+		ClusterResourceNamespace: opts.ClusterResourceNamespace,
+		PendingRecheck:           pendingRecheck,
+	}
+	log.Info("Signing pod certificates: PodCertificateRequests for signer names " + pqClusterIssuerSignerDomain + "/<name> and " + pqIssuerSignerDomain + "/<namespace>.<name>")
+	return r.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles})
 }

@@ -48,8 +48,16 @@ tools: ## Build bin/kube-apiserver, bin/etcd and bin/kubectl from Go modules (ca
 	touch "$(E2E_TOOLS_STAMP)"; \
 	"$(BIN)/kube-apiserver" --version; "$(BIN)/etcd" --version; "$(BIN)/kubectl" version --client
 
+# The local control plane's node, which runs the kubelet's pod certificate code, and Kubernetes'
+# reference PodCertificateRequest signer: small commands of the e2e/tools module. Unlike the
+# binaries above they change with this repository, so they are built on every run. When nothing
+# changed, the Go build cache makes that take seconds.
+.PHONY: kubelet-podcerts
+kubelet-podcerts: ## Build bin/kubelet-podcerts (a node for the local control plane: the kubelet's pod certificate code) and bin/reference-signer
+	cd $(E2E_TOOLS_DIR) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags="$(E2E_K8S_LDFLAGS)" -o $(BIN)/ ./cmd/kubelet-podcerts ./cmd/reference-signer
+
 .PHONY: test-e2e
-test-e2e: tools node helm ## Run the e2e tests: real kube-apiserver, etcd, cert-manager, trust-manager and pq-issuer controllers
+test-e2e: tools kubelet-podcerts node helm ## Run the e2e tests: real kube-apiserver, etcd, cert-manager, trust-manager and pq-issuer controllers
 	cd $(E2E_DIR) && PQ_NODE=$(NODE) PQ_HELM=$(HELM) $(GO) test $(E2E_TEST_FLAGS) ./...
 
 # Who approves CertificateRequests in `make local-cluster`: cert-manager (its approver, which
@@ -60,17 +68,21 @@ APPROVER ?= cert-manager
 # exec, so Ctrl-C and SIGTERM reach the command directly; it runs in e2e/ because it finds the CRDs
 # through the e2e module.
 .PHONY: local-cluster
-local-cluster: tools ## Run the local control plane in the foreground; kubeconfig at bin/local/kubeconfig; APPROVER=approver-policy for approver-policy
+local-cluster: tools kubelet-podcerts ## Run the local control plane in the foreground; kubeconfig at bin/local/kubeconfig; APPROVER=approver-policy for approver-policy
 	cd $(E2E_DIR) && $(GO) build -o $(BIN)/localcluster ./cmd/localcluster
 	cd $(E2E_DIR) && exec $(BIN)/localcluster --bin-dir=$(BIN) --kubeconfig=$(BIN)/local/kubeconfig --approver=$(APPROVER)
 
 N ?= 1000
 BENCH_BATCH ?= 100
+# What bench-e2e issues: certificates (cert-manager Certificates, against cert-manager's CA issuer)
+# or pods (pods' PodCertificateRequests, against Kubernetes' reference signer).
+MODE ?= certificates
+BENCH_PROFILE := $(BIN)/bench/pq-issuer$(if $(filter pods,$(MODE)),-pods).cpu.pprof
 
 # Not a test: figures, written to docs/benchmarks.md, with the CPU profile of pq-issuer beside bin/.
 .PHONY: bench-e2e
-bench-e2e: build tools ## Issue N Certificates (default 1000) through pq-issuer and through cert-manager's CA issuer; write docs/benchmarks.md
-	cd $(E2E_DIR) && $(GO) run ./cmd/bench-e2e -n $(N) -batch $(BENCH_BATCH) -bin-dir $(BIN) \
-		-out $(abspath $(E2E_DIR)/../docs/benchmarks.md) -profile $(BIN)/bench/pq-issuer.cpu.pprof
+bench-e2e: build tools kubelet-podcerts ## Issue N Certificates (default 1000) through pq-issuer and cert-manager's CA issuer, or with MODE=pods N pod certificates through pq-issuer and Kubernetes' reference signer; write docs/benchmarks.md
+	cd $(E2E_DIR) && $(GO) run ./cmd/bench-e2e -mode $(MODE) -n $(N) -batch $(BENCH_BATCH) -bin-dir $(BIN) \
+		-out $(abspath $(E2E_DIR)/../docs/benchmarks.md) -profile $(BENCH_PROFILE)
 	@echo; echo "pq-issuer CPU profile, top functions (go tool pprof -top):"
-	@$(GO) tool pprof -top -nodecount 25 $(BIN)/pq-issuer $(BIN)/bench/pq-issuer.cpu.pprof 2>/dev/null | sed -n '1,32p'
+	@$(GO) tool pprof -top -nodecount 25 $(BIN)/pq-issuer $(BENCH_PROFILE) 2>/dev/null | sed -n '1,32p'

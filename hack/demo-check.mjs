@@ -16,7 +16,11 @@ for (const { name, op } of cases) {
       (good ? r.links.map(subject).join(' -> ') + ', every link verifies' : JSON.stringify(r)));
   } else {
     good = !r.error && r.authorized && r.protocol === 'TLSv1.3' && r.reply.includes('authorized=true');
-    console.log(`${name}: ${r.protocol}, client trusts server: ${r.authorized}; server replied: ${r.reply.trim() || JSON.stringify(r)}`);
+    // SPIFFE peers are authorized by ID: the client saw the server's, the server the client's.
+    const { expectServerID, expectClientID } = cases.find((c) => c.name === name);
+    if (expectServerID) good &&= r.peerCN.split(', ').includes(`URI:${expectServerID}`);
+    if (expectClientID) good &&= r.reply.includes(`URI:${expectClientID}`);
+    console.log(`${name}: ${r.protocol}, client trusts server: ${r.authorized}, server is ${r.peerCN || '?'}; server replied: ${r.reply.trim() || JSON.stringify(r)}`);
   }
   ok &&= good;
 }

@@ -3,7 +3,10 @@
 # and pq-issuer's controllers in one process; no Docker). An ML-DSA-65 root made with kubectl-pq
 # goes into a Secret behind a PQClusterIssuer; cert-manager issues two Certificates and a Gateway's
 # listener certificate through it; Node 26 / OpenSSL 3.5 verifies the chains and completes a
-# mutual-TLS handshake with the issued Secrets. Everything is removed at the end.
+# mutual-TLS handshake with the issued Secrets. Then two pods get SPIFFE identities through
+# podCertificate volumes, written by a node that runs the kubelet's own podcertificate manager, and
+# OpenSSL completes mutual TLS between them, checking each peer's SPIFFE ID. Everything is removed
+# at the end.
 set -euo pipefail
 root_dir=$(cd "$(dirname "$0")/.." && pwd)
 bin=$root_dir/bin
@@ -31,7 +34,7 @@ elide() { sed -E 's/([A-Za-z0-9+/=]{40})[A-Za-z0-9+/=]{40,}/\1.../'; }
 
 step "Start the local control plane with pq-issuer's controllers (log: \$DEMO/cluster.log)"
 started=$(date +%s)
-(cd "$root_dir/e2e" && exec "$bin/localcluster" --bin-dir "$bin" --kubeconfig "$work/kubeconfig") >"$work/cluster.log" 2>&1 &
+(cd "$root_dir/e2e" && exec "$bin/localcluster" --bin-dir "$bin" --kubeconfig "$work/kubeconfig" --nodes node-1 --nodes-dir "$work/nodes") >"$work/cluster.log" 2>&1 &
 cluster_pid=$!
 for _ in $(seq 1 240); do
   [ -s "$work/kubeconfig" ] && break
@@ -80,7 +83,46 @@ JSON
 "$node" "$root_dir/interop/testdata/batch.mjs" "$work/manifest.json" >"$work/results.json"
 "$node" "$root_dir/hack/demo-check.mjs" "$work/manifest.json" "$work/results.json"
 
+step "Pod identities: two pods mount podCertificate volumes; the node's kubelet code asks, pq-issuer signs"
+echo "(No container runs here: node-1 is the kubelet's own podcertificate and ClusterTrustBundle managers, writing each pod's volume.)"
+run kubectl create namespace shop
+run kubectl create serviceaccount -n shop api
+run kubectl create serviceaccount -n shop backend
+run kubectl apply -f "$root_dir/config/samples/pod-identity.yaml"
+sed -e 's/name: api, namespace: shop/name: backend, namespace: shop/' -e 's/serviceAccountName: api/serviceAccountName: backend/' \
+  -e 's/keyType: ECDSAP256 /keyType: ED25519   /' -e 's/pq-issuer.dev\/dns-names: api.shop.svc/pq-issuer.dev\/dns-names: backend.shop.svc/' \
+  "$root_dir/config/samples/pod-identity.yaml" >"$work/backend.yaml"
+run kubectl apply -f "$work/backend.yaml"
+echo "# No scheduler runs either: bind both pods to node-1 as it would."
+for pod in api backend; do
+  printf 'apiVersion: v1\nkind: Binding\nmetadata: {name: %s, namespace: shop}\ntarget: {kind: Node, name: node-1}\n' "$pod" | kubectl create -f - >/dev/null
+done
+volume() { echo "$work/nodes/node-1/pods/$(kubectl get pod -n shop "$1" -o jsonpath='{.metadata.uid}')/volumes/kubernetes.io~projected/identity"; }
+for pod in api backend; do
+  for _ in $(seq 1 120); do [ -s "$(volume "$pod")/credentialbundle.pem" ] && [ -s "$(volume "$pod")/trust-bundle.pem" ] && break; sleep 0.5; done
+  [ -s "$(volume "$pod")/credentialbundle.pem" ] || { kubectl get podcertificaterequests -n shop -o yaml; echo "DEMO FAILED: no credentials for pod $pod"; exit 1; }
+done
+run kubectl get podcertificaterequests,clustertrustbundles -A
+run kubectl get events -n shop --field-selector involvedObject.kind=PodCertificateRequest
+run ls "$(volume api)"
+sed -n '/BEGIN CERTIFICATE/,$p' "$(volume api)/credentialbundle.pem" >"$work/api-pod-chain.pem"
+run "$bin/kubectl-pq" inspect "$work/api-pod-chain.pem"
+
+step "OpenSSL $("$node" -p process.versions.openssl): the pods' chains verify against their trust bundle; mutual TLS checks each peer's SPIFFE ID"
+cat >"$work/pods.json" <<JSON
+{"cases": [
+  {"name": "api pod chain", "op": "verify", "chain": "$(volume api)/credentialbundle.pem", "ca": "$(volume api)/trust-bundle.pem"},
+  {"name": "backend pod chain", "op": "verify", "chain": "$(volume backend)/credentialbundle.pem", "ca": "$(volume backend)/trust-bundle.pem"},
+  {"name": "backend -> api mTLS", "op": "mtls", "servername": "api.shop.svc", "message": "hello from backend",
+   "expectServerID": "spiffe://cluster.local/ns/shop/sa/api", "expectClientID": "spiffe://cluster.local/ns/shop/sa/backend",
+   "server": {"chain": "$(volume api)/credentialbundle.pem", "key": "$(volume api)/credentialbundle.pem", "ca": "$(volume api)/trust-bundle.pem"},
+   "client": {"chain": "$(volume backend)/credentialbundle.pem", "key": "$(volume backend)/credentialbundle.pem", "ca": "$(volume backend)/trust-bundle.pem"}}
+]}
+JSON
+"$node" "$root_dir/interop/testdata/batch.mjs" "$work/pods.json" >"$work/pods-results.json"
+"$node" "$root_dir/hack/demo-check.mjs" "$work/pods.json" "$work/pods-results.json"
+
 step "Stop the local control plane"
 kill -INT "$cluster_pid"; wait "$cluster_pid" || true; cluster_pid=
 echo
-echo "Demo passed in $(( $(date +%s) - started ))s: cert-manager Certificates signed by an ML-DSA-65 CA through pq-issuer, verified and used by OpenSSL 3.5."
+echo "Demo passed in $(( $(date +%s) - started ))s: cert-manager Certificates and pod identities signed by an ML-DSA-65 CA through pq-issuer, verified and used by OpenSSL 3.5."

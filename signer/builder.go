@@ -1,6 +1,7 @@
 package signer
 
 import (
+	"crypto"
 	"crypto/rsa"
 	"crypto/x509"
 	"fmt"
@@ -28,6 +29,9 @@ type LeafRequest struct {
 	Usages []string
 	// IsCA asks for a CA certificate, which pq-issuer never signs.
 	IsCA bool
+	// Workload, when set, is the verified identity the certificate names instead of the CSR's
+	// subject and SANs (see Workload); Namespace is then required. Empty Usages: DefaultUsages.
+	Workload *Workload
 }
 
 // build makes the only template pq-issuer signs: an allowlist filled from the request, never a
@@ -44,14 +48,10 @@ func (ca *CA) build(req LeafRequest, pol *Policy, now time.Time) (*x509.Certific
 	if err := checkPublicKey(pub, req.CSR.RawSubjectPublicKeyInfo); err != nil {
 		return nil, nil, err
 	}
-	if err := pol.checkKey(pub); err != nil {
+	if err := pol.CheckKey(pub); err != nil {
 		return nil, nil, err
 	}
-	subj, err := checkSubject(req.CSR.RawSubject, req.CSR.Subject, ca.Chain)
-	if err != nil {
-		return nil, nil, err
-	}
-	sans, err := parseSANs(req.CSR.Extensions)
+	subj, sans, usages, err := ca.requestedNames(req, pol)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -73,7 +73,7 @@ func (ca *CA) build(req LeafRequest, pol *Policy, now time.Time) (*x509.Certific
 		}
 		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, sanExt)
 	}
-	if tmpl.KeyUsage, tmpl.ExtKeyUsage, out.DroppedKeyUsages, err = pol.usages(req.Usages, keyFamily(pub)); err != nil {
+	if tmpl.KeyUsage, tmpl.ExtKeyUsage, out.DroppedKeyUsages, err = pol.usages(usages, keyFamily(pub)); err != nil {
 		return nil, nil, err
 	}
 	if tmpl.NotBefore, tmpl.NotAfter, out.Capped, err = ca.validity(req.Duration, pol, now); err != nil {
@@ -82,7 +82,38 @@ func (ca *CA) build(req LeafRequest, pol *Policy, now time.Time) (*x509.Certific
 	return tmpl, out, nil
 }
 
-func (p *Policy) checkKey(pub any) error {
+// emptySubject is the DER of a Name with no attributes: a workload certificate's subject, as
+// X509-SVIDs have no use for one.
+var emptySubject = []byte{0x30, 0x00}
+
+// requestedNames are the subject, SANs and usages the request asks for: the CSR's, or those derived
+// from a verified workload.
+func (ca *CA) requestedNames(req LeafRequest, pol *Policy) (*subject, *names, []string, error) {
+	if w := req.Workload; w != nil {
+		sans, err := pol.workloadNames(w, req.Namespace)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		usages := req.Usages
+		if len(usages) == 0 {
+			usages = DefaultUsages()
+		}
+		return &subject{raw: emptySubject, empty: true}, sans, usages, nil
+	}
+	subj, err := checkSubject(req.CSR.RawSubject, req.CSR.Subject, ca.Chain)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sans, err := parseSANs(req.CSR.Extensions)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return subj, sans, req.Usages, nil
+}
+
+// CheckKey refuses a subject key of a family or size the policy does not allow; a caller that must
+// answer with its own reason (a PodCertificateRequest's UnsupportedKeyType) asks it first.
+func (p *Policy) CheckKey(pub crypto.PublicKey) error {
 	family := keyFamily(pub)
 	if len(p.KeyAlgorithms) > 0 && !slices.Contains(p.KeyAlgorithms, family) {
 		return newError(ReasonPolicyViolation, "the subject key is %s; the issuer's policy (keyAlgorithms) allows only %s", family, joinAlgorithms(p.KeyAlgorithms))

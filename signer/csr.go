@@ -43,7 +43,15 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 	if len(bytes.TrimSpace(rest)) != 0 {
 		return nil, newError(ReasonInvalidCSR, "the CSR has data after its PEM block; send exactly one CERTIFICATE REQUEST")
 	}
-	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	return ParseCSRDER(block.Bytes)
+}
+
+// ParseCSRDER is ParseCSR for a DER request, such as a PodCertificateRequest's stubPKCS10Request.
+func ParseCSRDER(der []byte) (*x509.CertificateRequest, error) {
+	if len(der) > MaxCSRSize {
+		return nil, newError(ReasonInvalidCSR, "the CSR is %d bytes, more than the %d-byte limit", len(der), MaxCSRSize)
+	}
+	csr, err := x509.ParseCertificateRequest(der)
 	if err != nil {
 		return nil, newError(ReasonInvalidCSR, "the CSR cannot be parsed: %v", err)
 	}

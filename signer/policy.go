@@ -63,6 +63,9 @@ type Policy struct {
 	MaxDuration time.Duration
 	// TrustDomain is the only SPIFFE trust domain allowed; "": DefaultTrustDomain.
 	TrustDomain string
+	// WorkloadDNSNames are the DNS name patterns a verified Workload may add to its SPIFFE ID
+	// (spec.podCertificates.dnsNames); empty: none. DNSNames, when set, must allow them too.
+	WorkloadDNSNames []string
 	// SPIFFEAnyNamespace lets a SPIFFE ID name any namespace, not only the request's own
 	// (spiffe://<trust domain>/ns/<namespace>/...). Only a cluster-wide issuer may set it.
 	SPIFFEAnyNamespace bool
@@ -107,10 +110,10 @@ func (p *Policy) Validate() error {
 	if p.TrustDomain != "" && !validTrustDomain(p.TrustDomain) {
 		return fmt.Errorf("policy.spiffe.trustDomain %q is not a SPIFFE trust domain: use lower case letters, digits, '.', '-' and '_'", p.TrustDomain)
 	}
-	for field, patterns := range map[string][]string{"dnsNames": p.DNSNames, "uris": p.URIs, "emails": p.Emails, "commonNames": p.CommonNames} {
+	for field, patterns := range map[string][]string{"policy.dnsNames": p.DNSNames, "podCertificates.dnsNames": p.WorkloadDNSNames, "policy.uris": p.URIs, "policy.emails": p.Emails, "policy.commonNames": p.CommonNames} {
 		for _, pat := range patterns {
 			if strings.ContainsFunc(pat, isControl) || pat == "" {
-				return fmt.Errorf("policy.%s: pattern %q is empty or has a control character", field, pat)
+				return fmt.Errorf("%s: pattern %q is empty or has a control character", field, pat)
 			}
 		}
 	}

@@ -28,6 +28,34 @@ type IssuerSpec struct {
 	// the default policy (see IssuerPolicy).
 	// +optional
 	Policy *IssuerPolicy `json:"policy,omitempty"`
+
+	// PodCertificates configures the certificates this issuer signs for pods through
+	// PodCertificateRequests (the podCertificate projected volume of Kubernetes 1.37 and later), under
+	// the signer name pqissuers.pq-issuer.dev/<namespace>.<name> or
+	// pqclusterissuers.pq-issuer.dev/<name>. Unset: pods get their SPIFFE ID alone, for at most 24h.
+	// +optional
+	PodCertificates *PodCertificates `json:"podCertificates,omitempty"`
+}
+
+// PodCertificates is what a pod's certificate may hold beyond its SPIFFE ID
+// spiffe://<trust domain>/ns/<namespace>/sa/<service account>, which pq-issuer derives from the
+// PodCertificateRequest and the policy must allow like any other URI.
+type PodCertificates struct {
+	// MaxDuration caps a pod certificate's lifetime; the pod's maxExpirationSeconds may ask for
+	// less, and spec.maxDuration caps it too. The kubelet renews at half the lifetime. Unset: 24h.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	MaxDuration *metav1.Duration `json:"maxDuration,omitempty"`
+	// DNSNames are the DNS name patterns a pod may add to its certificate through the podCertificate
+	// volume's userAnnotations key pq-issuer.dev/dns-names (names separated by commas), e.g.
+	// "*.{namespace}.svc". The pod author writes those annotations, so nothing but these patterns
+	// (and spec.policy.dnsNames, when set) vouches for them. Unset: a pod asking for DNS names is
+	// denied.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=253
+	DNSNames []string `json:"dnsNames,omitempty"`
 }
 
 // IssuerPolicy is what an issuer allows into the certificates it signs; a request outside it fails
@@ -135,6 +163,27 @@ type IssuerStatus struct {
 	// any DNS, IP, URI and email name may be (shown by kubectl get -o wide).
 	// +optional
 	Names string `json:"names,omitempty"`
+
+	// TrustAnchors are the root certificates the issuer publishes in its ClusterTrustBundle and its
+	// trust ConfigMap: the current CA's root and, after the CA changed, each previous root until every
+	// certificate it may have signed has expired (its removeAfter).
+	// +optional
+	// +listType=atomic
+	TrustAnchors []TrustAnchor `json:"trustAnchors,omitempty"`
+}
+
+// TrustAnchor is one published root certificate.
+type TrustAnchor struct {
+	// Certificate is the root certificate, PEM.
+	Certificate string `json:"certificate"`
+	// Subject is the root's subject, for people.
+	// +optional
+	Subject string `json:"subject,omitempty"`
+	// RemoveAfter is set once the root is no longer the issuer's: it is when the last certificate the
+	// root may have signed expires (the issuer's longest lifetime after the change, at most the
+	// root's own expiry), and when the root leaves the published bundles.
+	// +optional
+	RemoveAfter *metav1.Time `json:"removeAfter,omitempty"`
 }
 
 // Values of IssuerStatus.Names.

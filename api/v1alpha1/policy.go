@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -54,10 +55,31 @@ func (spec *IssuerSpec) SignerPolicy(clusterScoped bool) (signer.Policy, error) 
 			return pol, fmt.Errorf("spec.policy.namespaceSelector: %w", err)
 		}
 	}
+	if pc := spec.PodCertificates; pc != nil {
+		pol.WorkloadDNSNames = pc.DNSNames
+		if d := pc.MaxDuration; d != nil && (d.Duration < signer.MinDuration || d.Duration > MaxPodCertificateDuration) {
+			return pol, fmt.Errorf("spec.podCertificates.maxDuration %s is outside %s-%s, the lifetimes Kubernetes accepts for a pod certificate", d.Duration, signer.MinDuration, MaxPodCertificateDuration)
+		}
+	}
 	if err := pol.Validate(); err != nil {
 		return pol, fmt.Errorf("spec.%w", err)
 	}
 	return pol, nil
+}
+
+// Pod certificate lifetimes: the default cap, and the API server's largest maxExpirationSeconds
+// (91 days).
+const (
+	DefaultPodCertificateDuration = 24 * time.Hour
+	MaxPodCertificateDuration     = 91 * 24 * time.Hour
+)
+
+// PodCertificateMaxDuration is the longest lifetime of this issuer's pod certificates.
+func (spec *IssuerSpec) PodCertificateMaxDuration() time.Duration {
+	if pc := spec.PodCertificates; pc != nil && pc.MaxDuration != nil {
+		return pc.MaxDuration.Duration
+	}
+	return DefaultPodCertificateDuration
 }
 
 func parseOID(s string) (asn1.ObjectIdentifier, error) {

@@ -17,6 +17,7 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -45,8 +46,10 @@ const (
 	stepLeader        = "leader elected (caches synced, Lease taken, event recorded)"
 	stepClusterIssuer = "PQClusterIssuer Ready"
 	stepIssuer        = "PQIssuer Ready (CA Secret in its own namespace)"
+	stepTrustAnchors  = "trust anchors published (each issuer's ClusterTrustBundle and ConfigMap)"
 	stepIssued        = "Certificate issued"
 	stepEvent         = "Issued event recorded"
+	stepPodIssued     = "pod certificate issued (a PodCertificateRequest from a node, answered Issued)"
 	stepMetrics       = "/metrics read by a ServiceAccount bound to the chart's metrics-reader ClusterRole"
 )
 
@@ -64,8 +67,23 @@ var ruleSteps = map[string]string{
 	// controller-gen merges namespaces (read for a PQClusterIssuer's namespaceSelector) into the
 	// secrets rule: the same verbs.
 	"/namespaces": stepClusterIssuer,
+	// The issuer controllers watch the ConfigMaps they publish, in the cluster resource namespace
+	// (the chart's Role there): without list/watch the watch never syncs, and no issuer is
+	// reconciled. Every ServiceAccount may read ClusterTrustBundles
+	// (system:cluster-trust-bundle-discovery), so without the rule the watch syncs, and creating
+	// them fails.
+	"/configmaps": stepClusterIssuer,
+	"certificates.k8s.io/clustertrustbundles": stepTrustAnchors,
+	// attest: the ClusterTrustBundleAttest admission plugin refuses a ClusterTrustBundle for a
+	// signer its writer may not attest for. (controller-gen merges sign, for pod certificates, into
+	// the same rule; publishing comes first.)
+	"certificates.k8s.io/signers":                stepTrustAnchors,
 	"cert-manager.io/certificaterequests/status": stepIssued,
 	"events.k8s.io/events":                       stepEvent,
+	// The PodCertificateRequest cache is indexed too, so without list/watch the manager never
+	// leads; without the status update it leads and never answers a pod.
+	"certificates.k8s.io/podcertificaterequests":        stepLeader,
+	"certificates.k8s.io/podcertificaterequests/status": stepPodIssued,
 	// /metrics asks the API server who the scraper is and whether it may read /metrics.
 	"authentication.k8s.io/tokenreviews":        stepMetrics,
 	"authorization.k8s.io/subjectaccessreviews": stepMetrics,
@@ -85,14 +103,17 @@ func TestHelmChart(t *testing.T) {
 	// Prometheus, bound by the chart (metrics.readers) to its metrics-reader ClusterRole.
 	prometheus := newMetricsClient(t, c, "prometheus", "")
 
-	// 1. The rendered chart applies cleanly, CRDs included (over the ones the cluster started with).
-	manifest := helmTemplate(t, "metrics.readers[0].name=prometheus", "metrics.readers[0].namespace=monitoring")
+	// 1. The rendered chart applies cleanly, CRDs included (over the ones the cluster started with),
+	// with the cluster resource namespace the manager runs with.
+	manifest := helmTemplate(t, "clusterResourceNamespace="+pc.ClusterResourceNamespace(),
+		"metrics.readers[0].name=prometheus", "metrics.readers[0].namespace=monitoring")
 	out := pc.kubectl(t, []byte(manifest), "apply", "--server-side", "--force-conflicts", "-f", "-")
 	t.Logf("kubectl apply of the rendered chart:\n%s", out)
 	for _, want := range []string{
 		"customresourcedefinition.apiextensions.k8s.io/pqissuers.pq-issuer.dev serverside-applied",
 		"serviceaccount/pq-issuer serverside-applied", "clusterrole.rbac.authorization.k8s.io/pq-issuer serverside-applied",
-		"role.rbac.authorization.k8s.io/pq-issuer:leader-election serverside-applied", "deployment.apps/pq-issuer serverside-applied",
+		"role.rbac.authorization.k8s.io/pq-issuer:leader-election serverside-applied",
+		"role.rbac.authorization.k8s.io/pq-issuer:cluster-resource-namespace serverside-applied", "deployment.apps/pq-issuer serverside-applied",
 		"poddisruptionbudget.policy/pq-issuer serverside-applied", "clusterrolebinding.rbac.authorization.k8s.io/pq-issuer:approver serverside-applied",
 		"clusterrolebinding.rbac.authorization.k8s.io/pq-issuer:metrics-reader serverside-applied",
 	} {
@@ -100,19 +121,26 @@ func TestHelmChart(t *testing.T) {
 			t.Errorf("kubectl apply output lacks %q", want)
 		}
 	}
-	clusterRole, leaseRole := &rbacv1.ClusterRole{}, &rbacv1.Role{}
+	clusterRole, leaseRole, crnRole := &rbacv1.ClusterRole{}, &rbacv1.Role{}, &rbacv1.Role{}
 	getObj(t, c, client.ObjectKey{Name: "pq-issuer"}, clusterRole)
 	getObj(t, c, client.ObjectKey{Namespace: releaseNamespace, Name: "pq-issuer:leader-election"}, leaseRole)
+	getObj(t, c, client.ObjectKey{Namespace: pc.ClusterResourceNamespace(), Name: "pq-issuer:cluster-resource-namespace"}, crnRole)
 
 	// The CA Secrets the happy path uses: one for PQClusterIssuers, one in an app namespace.
 	caDir := offlineRoot(t, "ML-DSA-65", "Chart Root")
 	pc.installCASecret(t, caDir, pc.ClusterResourceNamespace(), "chart-ca")
 	create(t, c, namespace("apps"))
 	pc.installCASecret(t, caDir, "apps", "apps-ca")
+	// A node for the pods the happy path creates, and their service account.
+	node, err := pc.StartNode(t.Context(), "chart-node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	create(t, c, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "app"}})
 
 	// 2. Sufficient: everything works as the chart's ServiceAccount.
 	t.Run("happy path as the chart's ServiceAccount", func(t *testing.T) {
-		failed, why, stop := happyPath(t, pc, prometheus, "all", waitTimeout)
+		failed, why, stop := happyPath(t, pc, node, prometheus, "all", waitTimeout)
 		stop()
 		if failed != "" {
 			t.Fatalf("step %q failed with the chart's RBAC: %s", failed, why)
@@ -131,7 +159,11 @@ func TestHelmChart(t *testing.T) {
 		kind  string
 		role  client.Object
 		rules []rbacv1.PolicyRule
-	}{{"ClusterRole", clusterRole, slices.Clone(clusterRole.Rules)}, {"Role", leaseRole, slices.Clone(leaseRole.Rules)}} {
+	}{
+		{"ClusterRole", clusterRole, slices.Clone(clusterRole.Rules)},
+		{"Role", leaseRole, slices.Clone(leaseRole.Rules)},
+		{"Role in " + pc.ClusterResourceNamespace(), crnRole, slices.Clone(crnRole.Rules)},
+	} {
 		for i, rule := range r.rules {
 			cases = append(cases, ruleCase{name: r.kind + " " + ruleString(rule), role: r.role, all: r.rules, i: i})
 		}
@@ -143,7 +175,7 @@ func TestHelmChart(t *testing.T) {
 				t.Fatalf("no happy-path step is known to need %s: add it to ruleSteps, or drop the rule", tc.name)
 			}
 			setRules(t, c, tc.role, slices.Delete(slices.Clone(tc.all), tc.i, tc.i+1))
-			failed, why, stop := happyPath(t, pc, prometheus, fmt.Sprintf("r%d", n), 5*time.Second)
+			failed, why, stop := happyPath(t, pc, node, prometheus, fmt.Sprintf("r%d", n), 5*time.Second)
 			// Restore first: a manager whose caches cannot sync does not stop until they do
 			// (controller-runtime v0.25's cache start ignores cancellation).
 			setRules(t, c, tc.role, tc.all)
@@ -191,14 +223,24 @@ func TestHelmChart(t *testing.T) {
 		restricted := helmTemplate(t, "secrets.clusterWide=false", "clusterResourceNamespace="+pc.ClusterResourceNamespace())
 		pc.kubectl(t, []byte(restricted), "apply", "--server-side", "--force-conflicts", "-f", "-")
 		getObj(t, c, client.ObjectKey{Name: "pq-issuer"}, clusterRole)
-		if slices.ContainsFunc(clusterRole.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, "secrets") }) {
-			t.Fatalf("ClusterRole still grants secrets: %v", clusterRole.Rules)
+		if slices.ContainsFunc(clusterRole.Rules, func(r rbacv1.PolicyRule) bool {
+			return slices.Contains(r.Resources, "secrets") || slices.Contains(r.Resources, "configmaps")
+		}) {
+			t.Fatalf("ClusterRole still grants secrets or configmaps: %v", clusterRole.Rules)
 		}
 		stop := startImpersonated(t, pc, true, "")
 		defer stop()
 		issuer := pqClusterIssuer("restricted", "chart-ca")
 		create(t, c, issuer)
 		waitIssuer(t, c, issuer, metav1.ConditionTrue, v1alpha1.ReasonVerified)
+		// The trust ConfigMap, in the cluster resource namespace, through the Role.
+		var unpublished string
+		if !poll(t, waitTimeout, func() bool {
+			unpublished = trustAnchorsUnpublished(t, c, pc.ClusterResourceNamespace(), issuer)
+			return unpublished == ""
+		}) {
+			t.Fatalf("with secrets.clusterWide=false: %s", unpublished)
+		}
 		crt := pqCertificate("apps", "restricted", "PQClusterIssuer", "restricted", cmapi.CertificateSpec{DNSNames: []string{"restricted.apps.svc"}})
 		create(t, c, crt)
 		issuedSecret(t, c, crt, "restricted.apps.svc")
@@ -233,7 +275,7 @@ func TestHelmChart(t *testing.T) {
 // happyPath starts pq-issuer's manager as the chart's ServiceAccount and runs the steps with
 // objects named after id, each given timeout, reading /metrics as reader. It returns the first step
 // that failed and why, or "", and the function that stops the manager.
-func happyPath(t *testing.T, pc *pqCluster, reader *metricsClient, id string, timeout time.Duration) (step, why string, stop func()) {
+func happyPath(t *testing.T, pc *pqCluster, node *localcluster.Node, reader *metricsClient, id string, timeout time.Duration) (step, why string, stop func()) {
 	t.Helper()
 	c := pc.c
 	// Each run starts as a fresh install does, without the Lease, so that creating it is needed.
@@ -266,6 +308,13 @@ func happyPath(t *testing.T, pc *pqCluster, reader *metricsClient, id string, ti
 	if !poll(t, timeout, func() bool { return ready(t, c, issuer) }) {
 		return stepIssuer, "status " + dump(issuer.Status), stop
 	}
+	var unpublished string
+	if !poll(t, timeout, func() bool {
+		unpublished = trustAnchorsUnpublished(t, c, pc.ClusterResourceNamespace(), clusterIssuer, issuer)
+		return unpublished == ""
+	}) {
+		return stepTrustAnchors, unpublished, stop
+	}
 
 	crt := pqCertificate("apps", "chart-"+id, "PQClusterIssuer", clusterIssuer.Name, cmapi.CertificateSpec{DNSNames: []string{id + ".apps.svc"}})
 	create(t, c, crt)
@@ -285,6 +334,16 @@ func happyPath(t *testing.T, pc *pqCluster, reader *metricsClient, id string, ti
 
 	if !poll(t, timeout, func() bool { return len(events(t, c, cr, cmapi.CertificateRequestReasonIssued)) == 1 }) {
 		return stepEvent, fmt.Sprintf("events about %s: %q", cr.Name, events(t, c, cr, "")), stop
+	}
+
+	pod := localcluster.PodWithIdentity("apps", "pod-"+id, "app", node.Name(), "pqclusterissuers.pq-issuer.dev/"+clusterIssuer.Name, "ECDSAP256", nil)
+	create(t, c, pod)
+	var pcrs []certificatesv1.PodCertificateRequest
+	if !poll(t, timeout, func() bool {
+		pcrs = podCertificateRequests(t, c, pod)
+		return len(pcrs) == 1 && meta.IsStatusConditionTrue(pcrs[0].Status.Conditions, certificatesv1.PodCertificateRequestConditionTypeIssued)
+	}) {
+		return stepPodIssued, "PodCertificateRequests " + dump(pcrs), stop
 	}
 
 	var status int
@@ -405,6 +464,41 @@ func getObj(t *testing.T, c client.Client, key client.ObjectKey, obj client.Obje
 	if err := c.Get(t.Context(), key, obj); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// trustAnchorsUnpublished says which of the issuers' ClusterTrustBundles and trust ConfigMaps do
+// not hold their status.trustAnchors, or "" when all do.
+func trustAnchorsUnpublished(t *testing.T, c client.Client, clusterResourceNamespace string, issuers ...v1alpha1.Issuer) string {
+	var missing []string
+	for _, issuer := range issuers {
+		if err := c.Get(t.Context(), client.ObjectKeyFromObject(issuer), issuer); err != nil {
+			return err.Error()
+		}
+		var want strings.Builder
+		for _, a := range issuer.GetStatus().TrustAnchors {
+			want.WriteString(a.Certificate)
+		}
+		signerName := "pqclusterissuers.pq-issuer.dev/" + issuer.GetName()
+		cmKey := client.ObjectKey{Namespace: clusterResourceNamespace, Name: "pqclusterissuer-" + issuer.GetName() + "-trust-anchors"}
+		if _, ok := issuer.(*v1alpha1.PQIssuer); ok {
+			signerName = "pqissuers.pq-issuer.dev/" + issuer.GetNamespace() + "." + issuer.GetName()
+			cmKey.Name = "pqissuer-" + issuer.GetNamespace() + "." + issuer.GetName() + "-trust-anchors"
+		}
+		if want.Len() == 0 {
+			missing = append(missing, fmt.Sprintf("%s %s has no status.trustAnchors", signerName, dump(issuer.GetStatus())))
+			continue
+		}
+		ctb := &certificatesv1.ClusterTrustBundle{}
+		ctbName := strings.ReplaceAll(signerName, "/", ":") + ":bundle"
+		if err := c.Get(t.Context(), client.ObjectKey{Name: ctbName}, ctb); err != nil || ctb.Spec.SignerName != signerName || ctb.Spec.TrustBundle != want.String() {
+			missing = append(missing, fmt.Sprintf("ClusterTrustBundle %s (%v)", ctbName, err))
+		}
+		cm := &corev1.ConfigMap{}
+		if err := c.Get(t.Context(), cmKey, cm); err != nil || cm.Data["ca.crt"] != want.String() {
+			missing = append(missing, fmt.Sprintf("ConfigMap %s (%v)", cmKey, err))
+		}
+	}
+	return strings.Join(missing, "; ")
 }
 
 // poll reports whether cond held within timeout.

@@ -61,6 +61,8 @@ type Cluster struct {
 	// dir holds the kubeconfig cert-manager's controllers read.
 	dir string
 
+	// runCtx is cancelled by Stop. Processes started after Start, such as nodes, run until then.
+	runCtx   context.Context
 	cancel   context.CancelFunc
 	running  sync.WaitGroup
 	shutdown []func()
@@ -116,8 +118,15 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			ErrorIfCRDPathMissing: true,
 		},
 	}
+	// Authorization and admission as in a real cluster, for StartNode's nodes. The Node authorizer
+	// lets a node read and create only what concerns its pods. NodeRestriction holds it to
+	// PodCertificateRequests for its own pods and the signers they mount. Neither changes
+	// anything for other users.
+	c.env.ControlPlane.GetAPIServer().Configure().
+		Set("authorization-mode", "Node,RBAC").
+		Append("enable-admission-plugins", "NodeRestriction")
 	runCtx, cancel := context.WithCancel(logr.NewContext(context.WithoutCancel(ctx), opts.Log))
-	c.cancel = cancel
+	c.runCtx, c.cancel = runCtx, cancel
 
 	if err := c.start(ctx, runCtx); err != nil {
 		return nil, errors.Join(err, c.Stop())

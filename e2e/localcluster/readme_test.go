@@ -25,6 +25,7 @@ const (
 	readmeApprover     = "kubectl apply -f config/samples/approver-policy.yaml"                                                                // TestApproverPolicy
 	readmeOfflineCA    = `kubectl pq ca create --algorithm ML-DSA-65 --subject "CN=Mesh Root,O=Example" --duration 87600h --out-dir root`      // TestREADMECommands
 	readmeKubectlCompl = `printf '#!/bin/sh\nexec kubectl-pq __complete "$@"\n' > ~/bin/kubectl_complete-pq`                                   // TestREADMECommands
+	readmePods         = "kubectl get podcertificaterequests -A"                                                                               // TestPodIdentities
 )
 
 // TestREADMECommands runs the README's commands as a reader would: the first issuer against the
@@ -32,7 +33,7 @@ const (
 func TestREADMECommands(t *testing.T) {
 	blocks := readmeBlocks(t)
 	for _, b := range blocks {
-		if n := countPrefixed(b, readmeMake, readmeInstall, readmeFirstIssuer, readmeApprover, readmeOfflineCA, readmeKubectlCompl); n != 1 {
+		if n := countPrefixed(b, readmeMake, readmeInstall, readmeFirstIssuer, readmeApprover, readmeOfflineCA, readmeKubectlCompl, readmePods); n != 1 {
 			t.Errorf("README block %q is run by %d tests: name it in readme_test.go and run it", firstLine(b), n)
 		}
 	}

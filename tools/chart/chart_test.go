@@ -242,7 +242,8 @@ func TestDefaults(t *testing.T) {
 		"ClusterRole/pq-issuer", "ClusterRole/pq-issuer:approver", "ClusterRole/pq-issuer:metrics-reader",
 		"ClusterRoleBinding/pq-issuer", "ClusterRoleBinding/pq-issuer:approver", "CustomResourceDefinition/pqclusterissuers.pq-issuer.dev",
 		"CustomResourceDefinition/pqissuers.pq-issuer.dev", "Deployment/pq-issuer", "PodDisruptionBudget/pq-issuer",
-		"Role/pq-issuer:leader-election", "RoleBinding/pq-issuer:leader-election", "Service/pq-issuer-metrics",
+		"Role/pq-issuer:cluster-resource-namespace", "Role/pq-issuer:leader-election",
+		"RoleBinding/pq-issuer:cluster-resource-namespace", "RoleBinding/pq-issuer:leader-election", "Service/pq-issuer-metrics",
 		"ServiceAccount/pq-issuer",
 	}
 	got := names(objs)
@@ -299,9 +300,13 @@ func TestDefaults(t *testing.T) {
 	}
 
 	cr := decode[rbacv1.ClusterRole](t, objs, "ClusterRole", "pq-issuer")
-	if !hasResource(cr.Rules, "secrets") {
-		t.Errorf("ClusterRole rules %v lack secrets: PQIssuers read Secrets in their own namespaces", cr.Rules)
+	if !hasResource(cr.Rules, "secrets") || !hasResource(cr.Rules, "namespaces") {
+		t.Errorf("ClusterRole rules %v lack secrets or namespaces: PQIssuers read Secrets in their own namespaces", cr.Rules)
 	}
+	if hasResource(cr.Rules, "configmaps") {
+		t.Errorf("ClusterRole rules %v grant configmaps: pq-issuer could overwrite any ConfigMap of the cluster", cr.Rules)
+	}
+	checkClusterResourceNamespaceRole(t, objs, namespace, "configmaps")
 	// /metrics authenticates and authorizes its clients through the API server.
 	for _, want := range []rbacv1.PolicyRule{
 		{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
@@ -399,6 +404,28 @@ func checkRestricted(t *testing.T, pod corev1.PodSpec) {
 	}
 }
 
+// checkClusterResourceNamespaceRole checks that the Role in the cluster resource namespace ns grants
+// the core resources, one rule each and nothing else, to pq-issuer's ServiceAccount.
+func checkClusterResourceNamespaceRole(t *testing.T, objs []object, ns string, resources ...string) {
+	t.Helper()
+	const name = "pq-issuer:cluster-resource-namespace"
+	role := decode[rbacv1.Role](t, objs, "Role", name)
+	var got []string
+	for _, r := range role.Rules {
+		if !slices.Equal(r.APIGroups, []string{""}) || len(r.Resources) != 1 {
+			t.Errorf("Role %s rule %v, want one core resource", name, r)
+		}
+		got = append(got, r.Resources...)
+	}
+	if role.Namespace != ns || !slices.Equal(got, resources) {
+		t.Errorf("Role %s in %q grants %v, want %v in %q", name, role.Namespace, got, resources, ns)
+	}
+	rb := decode[rbacv1.RoleBinding](t, objs, "RoleBinding", name)
+	if rb.Namespace != ns || rb.RoleRef.Name != name || len(rb.Subjects) != 1 || rb.Subjects[0].Name != "pq-issuer" || rb.Subjects[0].Namespace != namespace {
+		t.Errorf("RoleBinding %s %+v, want pq-issuer's ServiceAccount bound in %q", name, rb, ns)
+	}
+}
+
 func hasResource(rules []rbacv1.PolicyRule, resource string) bool {
 	return slices.ContainsFunc(rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, resource) })
 }
@@ -407,6 +434,50 @@ func equalRules(a, b []rbacv1.PolicyRule) bool {
 	ya, _ := yaml.Marshal(a)
 	yb, _ := yaml.Marshal(b)
 	return bytes.Equal(ya, yb)
+}
+
+// TestGeneratedRulesSplit: the ClusterRole and the Role in the cluster resource namespace together
+// grant each resource of controller-gen's ClusterRole exactly as generated, whichever of them it
+// moved to, and nothing else.
+func TestGeneratedRulesSplit(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(chartDir(t), "files", "rbac", "role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var generated []rbacv1.PolicyRule
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		var role rbacv1.ClusterRole
+		if err := yaml.Unmarshal([]byte(doc), &role); err != nil {
+			t.Fatal(err)
+		}
+		if role.Kind == "ClusterRole" {
+			generated = role.Rules
+		}
+	}
+	// perResource spells rules one resource each, to compare however they are grouped.
+	perResource := func(rules []rbacv1.PolicyRule) []string {
+		var out []string
+		for _, r := range rules {
+			for _, res := range r.Resources {
+				one := r.DeepCopy()
+				one.Resources = []string{res}
+				b, _ := json.Marshal(one)
+				out = append(out, string(b))
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, clusterWide := range []string{"true", "false"} {
+		t.Run("secrets.clusterWide="+clusterWide, func(t *testing.T) {
+			objs := render(t, "secrets.clusterWide="+clusterWide)
+			rules := slices.Concat(decode[rbacv1.ClusterRole](t, objs, "ClusterRole", "pq-issuer").Rules,
+				decode[rbacv1.Role](t, objs, "Role", "pq-issuer:cluster-resource-namespace").Rules)
+			if got, want := perResource(rules), perResource(generated); !slices.Equal(got, want) {
+				t.Errorf("the chart grants\n%s\nwant controller-gen's\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
 }
 
 // TestValues renders non-default values and checks each one's effect.
@@ -418,21 +489,18 @@ func TestValues(t *testing.T) {
 		check func(t *testing.T, objs []object)
 	}{
 		{
-			name: "secrets.clusterWide=false moves Secret read into a Role in the cluster resource namespace",
+			name: "secrets.clusterWide=false moves Secret read into the Role in the cluster resource namespace",
 			set:  []string{"secrets.clusterWide=false", "clusterResourceNamespace=cert-manager"},
 			check: func(t *testing.T, objs []object) {
 				cr := decode[rbacv1.ClusterRole](t, objs, "ClusterRole", "pq-issuer")
-				if hasResource(cr.Rules, "secrets") {
-					t.Errorf("ClusterRole still grants secrets: %v", cr.Rules)
+				if hasResource(cr.Rules, "secrets") || hasResource(cr.Rules, "configmaps") {
+					t.Errorf("ClusterRole still grants secrets or configmaps: %v", cr.Rules)
 				}
-				role := decode[rbacv1.Role](t, objs, "Role", "pq-issuer:secrets")
-				if role.Namespace != "cert-manager" || !hasResource(role.Rules, "secrets") || len(role.Rules) != 1 {
-					t.Errorf("secrets Role in %q with %v, want only secrets in cert-manager", role.Namespace, role.Rules)
+				// controller-gen merges namespaces into the secrets rule; a Role cannot grant them.
+				if !hasResource(cr.Rules, "namespaces") {
+					t.Errorf("ClusterRole rules %v lack namespaces: a PQClusterIssuer's namespaceSelector reads them", cr.Rules)
 				}
-				rb := decode[rbacv1.RoleBinding](t, objs, "RoleBinding", "pq-issuer:secrets")
-				if rb.Namespace != "cert-manager" || rb.Subjects[0].Name != "pq-issuer" || rb.Subjects[0].Namespace != namespace {
-					t.Errorf("secrets RoleBinding %+v", rb)
-				}
+				checkClusterResourceNamespaceRole(t, objs, "cert-manager", "configmaps", "secrets")
 				args := decode[appsv1.Deployment](t, objs, "Deployment", "pq-issuer").Spec.Template.Spec.Containers[0].Args
 				for _, arg := range []string{"--cluster-issuers-only", "--cluster-resource-namespace=cert-manager"} {
 					if !slices.Contains(args, arg) {

@@ -1,7 +1,10 @@
-// Command bench-e2e measures issuance on one local control plane: N Certificates through
-// pq-issuer (an ML-DSA-65 PQClusterIssuer, the pq-issuer binary as its own process) and N through
-// cert-manager's built-in CA ClusterIssuer (ECDSA P-256 CA), in alternating batches so that machine
-// noise hits both, and writes the figures and their ratios as Markdown. `make bench-e2e` runs it.
+// Command bench-e2e measures issuance on one local control plane, with pq-issuer (an ML-DSA-65
+// PQClusterIssuer, the pq-issuer binary as its own process) against a reference, in alternating
+// batches so that machine noise hits both, and writes the figures and their ratios as Markdown.
+// `make bench-e2e` runs it. In -mode certificates it issues N cert-manager Certificates through
+// pq-issuer and N through cert-manager's built-in CA ClusterIssuer (ECDSA P-256 CA); in -mode pods
+// (pods.go) it creates N pods whose podCertificate volume names pq-issuer and N whose volume names
+// Kubernetes' in-tree reference signer, and the node's kubelet code asks each for a certificate.
 package main
 
 import (
@@ -36,6 +39,7 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -49,7 +53,9 @@ import (
 )
 
 type options struct {
+	mode       string
 	n, batch   int
+	nodes      int // -mode pods: node processes the pods are spread over
 	binDir     string
 	out        string
 	profile    string // CPU profile of pq-issuer during one of its batches
@@ -57,18 +63,27 @@ type options struct {
 	clientsQPS float32
 }
 
-// The two issuers under test.
+// The modes: what is issued.
 const (
-	pq = "pq-issuer"
-	ca = "ca-issuer"
+	modeCertificates = "certificates"
+	modePods         = "pods"
+)
+
+// The issuers under test: pq-issuer, and the reference of each mode.
+const (
+	pq  = "pq-issuer"
+	ca  = "ca-issuer"
+	ref = "reference"
 )
 
 func main() {
 	var opts options
 	flags := flag.NewFlagSet("bench-e2e", flag.ExitOnError)
-	flags.IntVar(&opts.n, "n", 1000, "Certificates per issuer")
-	flags.IntVar(&opts.batch, "batch", 100, "Certificates per batch; batches alternate between the issuers")
-	flags.StringVar(&opts.binDir, "bin-dir", "../bin", "Directory with kube-apiserver, etcd, kubectl (make tools) and pq-issuer, kubectl-pq (make build)")
+	flags.StringVar(&opts.mode, "mode", modeCertificates, "certificates: cert-manager Certificates through pq-issuer and cert-manager's CA issuer; pods: pods' PodCertificateRequests through pq-issuer and Kubernetes' reference signer")
+	flags.IntVar(&opts.n, "n", 1000, "Certificates (or pods) per issuer")
+	flags.IntVar(&opts.batch, "batch", 100, "Certificates (or pods) per batch; batches alternate between the issuers")
+	flags.IntVar(&opts.nodes, "nodes", 5, "-mode pods: node processes (the kubelet's pod certificate code), each serving an equal share of every batch's pods; with fewer, the nodes' one-at-a-time requests, not the signers, set the pace")
+	flags.StringVar(&opts.binDir, "bin-dir", "../bin", "Directory with kube-apiserver, etcd, kubectl (make tools), pq-issuer, kubectl-pq (make build), kubelet-podcerts and reference-signer (make kubelet-podcerts)")
 	flags.StringVar(&opts.out, "out", "../docs/benchmarks.md", "Markdown report to write")
 	flags.StringVar(&opts.profile, "profile", "../bin/bench/pq-issuer.cpu.pprof", "Where to write a CPU profile of pq-issuer during its last batch; empty: none")
 	flags.IntVar(&opts.workers, "workers", 5, "pq-issuer --max-concurrent-reconciles (cert-manager runs 5 workers per controller)")
@@ -87,9 +102,28 @@ func main() {
 	}
 }
 
+// bench is what both modes run on: one control plane, the bench's client, and pq-issuer as its
+// own process, so its CPU and memory are its own, with a Ready ML-DSA-65 PQClusterIssuer.
+type bench struct {
+	opts       options
+	binDir     string
+	cluster    *localcluster.Cluster
+	c          client.Client
+	kubeconfig string
+	crNS       string
+	pqPid      int
+	pprofAddr  string
+}
+
 func run(ctx context.Context, opts options) error {
 	if opts.n < 1 || opts.batch < 1 || opts.n%opts.batch != 0 {
 		return fmt.Errorf("-n %d must be a positive multiple of -batch %d", opts.n, opts.batch)
+	}
+	if opts.mode != modeCertificates && opts.mode != modePods {
+		return fmt.Errorf("-mode %q: use %s or %s", opts.mode, modeCertificates, modePods)
+	}
+	if opts.mode == modePods && (opts.nodes < 1 || opts.batch%opts.nodes != 0) {
+		return fmt.Errorf("-nodes %d must be positive and divide -batch %d, so that every node gets as many pods of each batch", opts.nodes, opts.batch)
 	}
 	binDir, err := filepath.Abs(opts.binDir)
 	if err != nil {
@@ -125,45 +159,95 @@ func run(ctx context.Context, opts options) error {
 	if err != nil {
 		return err
 	}
-	crNS := cluster.ClusterResourceNamespace()
+	b := &bench{opts: opts, binDir: binDir, cluster: cluster, c: c, kubeconfig: kubeconfig, crNS: cluster.ClusterResourceNamespace()}
 
-	// The two CAs and issuers.
-	if err := setUpIssuers(ctx, c, binDir, work, kubeconfig, crNS); err != nil {
+	if err := setUpPQIssuer(ctx, c, binDir, work, kubeconfig, b.crNS); err != nil {
 		return err
 	}
-
-	// pq-issuer as its own process, so its CPU and memory are its own.
-	pprofAddr, err := freeAddr()
-	if err != nil {
+	if b.pprofAddr, err = freeAddr(); err != nil {
 		return err
 	}
-	proc, err := startPQIssuer(binDir, work, kubeconfig, crNS, pprofAddr, opts.workers)
+	proc, err := startPQIssuer(binDir, work, kubeconfig, b.crNS, b.pprofAddr, opts.workers)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = proc.Process.Kill(); _ = proc.Wait() }()
-	if err := waitIssuers(ctx, c); err != nil {
+	b.pqPid = proc.Process.Pid
+	if err := waitReady(ctx, "PQClusterIssuer "+pq, func() bool {
+		pqi := &v1alpha1.PQClusterIssuer{}
+		return c.Get(ctx, client.ObjectKey{Name: pq}, pqi) == nil &&
+			meta.IsStatusConditionTrue(pqi.Status.Conditions, v1alpha1.ConditionReady)
+	}); err != nil {
 		return fmt.Errorf("%w (pq-issuer log: %s)", err, filepath.Join(work, "pq-issuer.log"))
 	}
+	if opts.mode == modePods {
+		return b.runPods(ctx)
+	}
+	return b.runCertificates(ctx)
+}
 
-	w, err := newWatcher(ctx, cluster)
+// runCertificates issues the Certificates through pq-issuer and cert-manager's CA issuer.
+func (b *bench) runCertificates(ctx context.Context) error {
+	if err := setUpCAIssuer(ctx, b.c, b.crNS); err != nil {
+		return err
+	}
+	if err := waitReady(ctx, "ClusterIssuer "+ca, func() bool {
+		cai := &cmapi.ClusterIssuer{}
+		if b.c.Get(ctx, client.ObjectKey{Name: ca}, cai) != nil {
+			return false
+		}
+		return slices.ContainsFunc(cai.Status.Conditions, func(cond cmapi.IssuerCondition) bool {
+			return cond.Type == cmapi.IssuerConditionReady && cond.Status == cmmeta.ConditionTrue
+		})
+	}); err != nil {
+		return err
+	}
+
+	w, err := newWatcher(ctx, b.cluster)
 	if err != nil {
 		return err
 	}
 	res := map[string]*result{pq: {}, ca: {}}
-	batches := opts.n / opts.batch
+	procs := processes{rolePQIssuer: {b.pqPid}, roleBench: {os.Getpid()}}
 	started := time.Now()
-	for b := range batches {
-		order := []string{pq, ca}
-		if b%2 == 1 {
-			order = []string{ca, pq}
+	err = b.alternate(ca, func(issuer string, batch int) error {
+		return runBatch(ctx, b.c, w, res[issuer], issuer, batch, b.opts.batch, procs)
+	}, func(batch, batches int) {
+		fmt.Printf("batch %d/%d: pq-issuer %.1f/s, CA issuer %.1f/s so far\n", batch+1, batches, res[pq].rate(), res[ca].rate())
+	})
+	if err != nil {
+		return err
+	}
+	total := time.Since(started)
+	pqRSS, err := peakRSS(b.pqPid)
+	if err != nil {
+		return err
+	}
+	selfRSS, err := peakRSS(os.Getpid())
+	if err != nil {
+		return err
+	}
+	section := markdown(b.opts, res, w, total, pqRSS, selfRSS)
+	fmt.Print(section)
+	return writeSection(b.opts.out, sectionKey{modeCertificates, b.opts.n}, section)
+}
+
+// alternate runs the batches of pq-issuer and other: pq-issuer first in even batches, other first
+// in odd ones, so that neither always runs on the machine the other just warmed or loaded. It
+// profiles pq-issuer during its last batch, and calls progress after each pair.
+func (b *bench) alternate(other string, batch func(issuer string, b int) error, progress func(b, batches int)) error {
+	batches := b.opts.n / b.opts.batch
+	for i := range batches {
+		order := []string{pq, other}
+		if i%2 == 1 {
+			order = []string{other, pq}
 		}
 		for _, issuer := range order {
 			var profile func() error
-			if issuer == pq && b == batches-1 && opts.profile != "" {
-				profile = cpuProfile(pprofAddr, opts.profile)
+			if issuer == pq && i == batches-1 && b.opts.profile != "" {
+				profile = cpuProfile(b.pprofAddr, b.opts.profile)
 			}
-			if err := runBatch(ctx, c, w, res[issuer], issuer, b, opts.batch, proc.Process.Pid); err != nil {
+			if err := batch(issuer, i); err != nil {
 				return err
 			}
 			if profile != nil {
@@ -172,41 +256,61 @@ func run(ctx context.Context, opts options) error {
 				}
 			}
 		}
-		fmt.Printf("batch %d/%d: pq-issuer %.1f/s, CA issuer %.1f/s so far\n", b+1, batches,
-			res[pq].rate(), res[ca].rate())
+		progress(i, batches)
 	}
-	total := time.Since(started)
-	pqRSS, err := peakRSS(proc.Process.Pid)
-	if err != nil {
-		return err
-	}
-	selfRSS, err := peakRSS(os.Getpid())
-	if err != nil {
-		return err
-	}
-	section := markdown(opts, res, w, total, pqRSS, selfRSS)
-	fmt.Print(section)
-	return writeSection(opts.out, opts.n, section)
+	return nil
 }
 
-const reportTitle = "# Issuance benchmark: pq-issuer vs cert-manager's CA issuer\n\n" +
-	"Each section is written by `make bench-e2e N=<n>` (`e2e/cmd/bench-e2e`), which replaces the section of its N and keeps the others. " +
+const reportTitle = "# Issuance benchmarks: pq-issuer vs cert-manager's CA issuer, and vs Kubernetes' reference pod certificate signer\n\n" +
+	"Each section is written by `make bench-e2e N=<n>` (cert-manager Certificates; sections \"N = <n>\") or `make bench-e2e MODE=pods N=<n>` " +
+	"(pods' PodCertificateRequests; sections \"Pod certificates, N = <n>\"), both `e2e/cmd/bench-e2e`, which replace the section of their mode and N and keep the others. " +
 	"pq-issuer runs with the binary's own memory settings (GOGC 50, no GOMEMLIMIT: the chart adds one only from a container memory limit); " +
 	"peak RSS is the kernel's VmHWM of its process, which includes about 27 MiB of the binary's mapped code.\n"
 
-// writeSection puts section, the report of a run with n, into the Markdown file at path in place
-// of an earlier run's with the same n, keeping the sections of other n in ascending order.
-func writeSection(path string, n int, section string) error {
-	sections := map[int]string{n: section}
-	if old, err := os.ReadFile(path); err == nil {
-		for _, part := range strings.Split(string(old), "\n## N = ")[1:] {
-			var m int
-			if _, err := fmt.Sscanf(part, "%d", &m); err == nil && m != n {
-				sections[m] = "## N = " + strings.TrimRight(part, "\n") + "\n"
+// sectionKey names a section of the report: a run's mode and N. Sections are in the order of
+// modeOrder, then of N.
+type sectionKey struct {
+	mode string
+	n    int
+}
+
+var modeOrder = []string{modeCertificates, modePods}
+
+// sectionHeadings are the headings of each mode's sections, formatted with N.
+var sectionHeadings = map[string]string{modeCertificates: "## N = %d", modePods: "## Pod certificates, N = %d"}
+
+func (k sectionKey) heading() string { return fmt.Sprintf(sectionHeadings[k.mode], k.n) }
+
+// parseHeading is the key of the section with this heading, if heading wrote it.
+func parseHeading(heading string) (sectionKey, bool) {
+	for _, mode := range modeOrder {
+		if rest, ok := strings.CutPrefix(heading, strings.TrimSuffix(sectionHeadings[mode], "%d")); ok {
+			if n, err := strconv.Atoi(rest); err == nil {
+				return sectionKey{mode, n}, true
 			}
 		}
 	}
-	keys := slices.Sorted(maps.Keys(sections))
+	return sectionKey{}, false
+}
+
+// writeSection puts section, the report of the run key, into the Markdown file at path in place
+// of an earlier run's with the same key, keeping the sections of other modes and N.
+func writeSection(path string, key sectionKey, section string) error {
+	sections := map[sectionKey]string{key: section}
+	if old, err := os.ReadFile(path); err == nil {
+		for _, part := range strings.Split(string(old), "\n## ")[1:] {
+			heading, _, _ := strings.Cut(part, "\n")
+			if k, ok := parseHeading("## " + heading); ok && k != key {
+				sections[k] = "## " + strings.TrimRight(part, "\n") + "\n"
+			}
+		}
+	}
+	keys := slices.SortedFunc(maps.Keys(sections), func(a, b sectionKey) int {
+		if c := slices.Index(modeOrder, a.mode) - slices.Index(modeOrder, b.mode); c != 0 {
+			return c
+		}
+		return a.n - b.n
+	})
 	var b strings.Builder
 	b.WriteString(reportTitle)
 	for _, k := range keys {
@@ -218,11 +322,12 @@ func writeSection(path string, n int, section string) error {
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
-// result is one issuer's batches: time spent, and CPU seconds of the controller processes.
+// result is one issuer's batches: what they issued, the time spent, and the CPU seconds of the
+// processes the bench watches, by role.
 type result struct {
-	names          []string
-	wall           time.Duration
-	pqCPU, selfCPU time.Duration
+	names []string
+	wall  time.Duration
+	cpu   map[string]time.Duration
 }
 
 func (r *result) rate() float64 {
@@ -232,8 +337,61 @@ func (r *result) rate() float64 {
 	return float64(len(r.names)) / r.wall.Seconds()
 }
 
-func setUpIssuers(ctx context.Context, c client.Client, binDir, work, kubeconfig, crNS string) error {
-	// pq-issuer: an ML-DSA-65 root made by kubectl-pq, as a user would.
+// The roles of processes whose CPU time a batch records.
+const (
+	rolePQIssuer  = "pq-issuer"
+	roleBench     = "bench"            // the control-plane process: cert-manager's controllers, the bench's client and informers
+	roleReference = "reference-signer" // -mode pods
+	roleNodes     = "nodes"            // -mode pods
+	roleAPIServer = "kube-apiserver and etcd"
+)
+
+// processes are the PIDs of each role.
+type processes map[string][]int
+
+// cpuTimes is the CPU time each role's processes have used so far.
+func (p processes) cpuTimes() (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	for role, pids := range p {
+		for _, pid := range pids {
+			t, err := cpuTime(pid)
+			if err != nil {
+				return nil, fmt.Errorf("reading the CPU time of the %s process %d: %w", role, pid, err)
+			}
+			out[role] += t
+		}
+	}
+	return out, nil
+}
+
+// measure runs batch, and adds its time to res.wall and the CPU time the processes used meanwhile
+// to res.cpu.
+func (p processes) measure(res *result, batch func() error) error {
+	before, err := p.cpuTimes()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := batch(); err != nil {
+		return err
+	}
+	res.wall += time.Since(start)
+	after, err := p.cpuTimes()
+	if err != nil {
+		return err
+	}
+	if res.cpu == nil {
+		res.cpu = map[string]time.Duration{}
+	}
+	for role, t := range after {
+		res.cpu[role] += t - before[role]
+	}
+	return nil
+}
+
+// setUpPQIssuer creates the PQClusterIssuer with an ML-DSA-65 root made by kubectl-pq, as a user
+// would.
+func setUpPQIssuer(ctx context.Context, c client.Client, binDir, work, kubeconfig, crNS string) error {
 	root := filepath.Join(work, "root")
 	if out, err := exec.CommandContext(ctx, filepath.Join(binDir, "kubectl-pq"), "ca", "create", "--algorithm", "ML-DSA-65",
 		"--subject", "CN=Bench ML-DSA-65 Root", "--duration", "8760h", "--out-dir", root).CombinedOutput(); err != nil {
@@ -248,11 +406,11 @@ func setUpIssuers(ctx context.Context, c client.Client, binDir, work, kubeconfig
 	if out, err := apply.CombinedOutput(); err != nil {
 		return fmt.Errorf("kubectl apply: %v\n%s", err, out)
 	}
-	if err := c.Create(ctx, &v1alpha1.PQClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: pq}, Spec: v1alpha1.IssuerSpec{CASecretName: "bench-pq"}}); err != nil {
-		return err
-	}
+	return c.Create(ctx, &v1alpha1.PQClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: pq}, Spec: v1alpha1.IssuerSpec{CASecretName: "bench-pq"}})
+}
 
-	// cert-manager's CA issuer: an ECDSA P-256 root.
+// setUpCAIssuer creates cert-manager's CA ClusterIssuer with an ECDSA P-256 root.
+func setUpCAIssuer(ctx context.Context, c client.Client, crNS string) error {
 	certPEM, keyPEM, err := ecdsaRoot()
 	if err != nil {
 		return err
@@ -302,29 +460,20 @@ func startPQIssuer(binDir, work, kubeconfig, crNS, pprofAddr string, workers int
 	return cmd, cmd.Start()
 }
 
-func waitIssuers(ctx context.Context, c client.Client) error {
+// waitReady polls ready until it holds, for at most a minute.
+func waitReady(ctx context.Context, what string, ready func() bool) error {
 	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		pqReady := false
-		pqi := &v1alpha1.PQClusterIssuer{}
-		if c.Get(ctx, client.ObjectKey{Name: pq}, pqi) == nil {
-			for _, cond := range pqi.Status.Conditions {
-				pqReady = pqReady || (cond.Type == v1alpha1.ConditionReady && cond.Status == metav1.ConditionTrue)
-			}
+	for !ready() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not become Ready within a minute", what)
 		}
-		caReady := false
-		cai := &cmapi.ClusterIssuer{}
-		if c.Get(ctx, client.ObjectKey{Name: ca}, cai) == nil {
-			for _, cond := range cai.Status.Conditions {
-				caReady = caReady || (cond.Type == cmapi.IssuerConditionReady && cond.Status == cmmeta.ConditionTrue)
-			}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
 		}
-		if pqReady && caReady {
-			return nil
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
-	return errors.New("the issuers did not become Ready within a minute")
+	return nil
 }
 
 // watcher records, from informers, when each CertificateRequest was first seen and turned Ready,
@@ -403,30 +552,49 @@ func newWatcher(ctx context.Context, cluster *localcluster.Cluster) (*watcher, e
 // CertificateRequest and Certificate of the namespace on each reconcile
 // (pkg/controller/certificates/listers.go): with all N in one namespace, that O(N) scan, not either
 // issuer, sets the pace, and a real cluster spreads its workloads over namespaces.
-func runBatch(ctx context.Context, c client.Client, w *watcher, res *result, issuer string, b, size, pqPid int) error {
+func runBatch(ctx context.Context, c client.Client, w *watcher, res *result, issuer string, b, size int, procs processes) error {
 	ns := fmt.Sprintf("%s-b%d", issuer, b)
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		return err
 	}
-	pqCPU0, err := cpuTime(pqPid)
-	if err != nil {
-		return err
-	}
-	self0, err := cpuTime(os.Getpid())
-	if err != nil {
-		return err
-	}
-	start := time.Now()
 	names := make([]string, size)
-	var wg sync.WaitGroup
-	errs := make(chan error, size)
-	sem := make(chan struct{}, 32)
 	for i := range size {
 		names[i] = fmt.Sprintf("%s/c%d", ns, i)
+	}
+	err := procs.measure(res, func() error {
+		if err := createAll(ctx, c, size, func(i int) client.Object { return certificate(issuer, ns, fmt.Sprintf("c%d", i)) }); err != nil {
+			return err
+		}
+		return waitBatch(ctx, fmt.Sprintf("batch %d of %s", b, issuer), "Certificates Ready", size, func() (int, error) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			ready := 0
+			for _, n := range names {
+				if w.certReady[n] {
+					ready++
+				}
+			}
+			return ready, nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	res.names = append(res.names, names...)
+	return nil
+}
+
+// createAll creates the objects object(0) to object(n-1), 32 at a time, as a controller or a
+// deployment tool would.
+func createAll(ctx context.Context, c client.Client, n int, object func(i int) client.Object) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 32)
+	for i := range n {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			errs <- c.Create(ctx, certificate(issuer, ns, fmt.Sprintf("c%d", i)))
+			errs <- c.Create(ctx, object(i))
 		})
 	}
 	wg.Wait()
@@ -436,21 +604,23 @@ func runBatch(ctx context.Context, c client.Client, w *watcher, res *result, iss
 			return err
 		}
 	}
+	return nil
+}
+
+// waitBatch polls done, which counts what is finished or fails for good, until it reaches size,
+// for at most 10 minutes.
+func waitBatch(ctx context.Context, batch, what string, size int, done func() (int, error)) error {
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
-		w.mu.Lock()
-		ready := 0
-		for _, n := range names {
-			if w.certReady[n] {
-				ready++
-			}
+		n, err := done()
+		if err != nil {
+			return fmt.Errorf("%s: %w", batch, err)
 		}
-		w.mu.Unlock()
-		if ready == size {
-			break
+		if n == size {
+			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("batch %d of %s: %d of %d Certificates Ready after 10 minutes", b, issuer, ready, size)
+			return fmt.Errorf("%s: %d of %d %s after 10 minutes", batch, n, size, what)
 		}
 		select {
 		case <-ctx.Done():
@@ -458,25 +628,12 @@ func runBatch(ctx context.Context, c client.Client, w *watcher, res *result, iss
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	res.wall += time.Since(start)
-	res.names = append(res.names, names...)
-	pqCPU1, err := cpuTime(pqPid)
-	if err != nil {
-		return err
-	}
-	self1, err := cpuTime(os.Getpid())
-	if err != nil {
-		return err
-	}
-	res.pqCPU += pqCPU1 - pqCPU0
-	res.selfCPU += self1 - self0
-	return nil
 }
 
 func certificate(issuer, ns, name string) *cmapi.Certificate {
-	ref := cmmeta.IssuerReference{Group: v1alpha1.GroupVersion.Group, Kind: "PQClusterIssuer", Name: pq}
+	issuerRef := cmmeta.IssuerReference{Group: v1alpha1.GroupVersion.Group, Kind: "PQClusterIssuer", Name: pq}
 	if issuer == ca {
-		ref = cmmeta.IssuerReference{Group: "cert-manager.io", Kind: "ClusterIssuer", Name: ca}
+		issuerRef = cmmeta.IssuerReference{Group: "cert-manager.io", Kind: "ClusterIssuer", Name: ca}
 	}
 	return &cmapi.Certificate{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -484,7 +641,7 @@ func certificate(issuer, ns, name string) *cmapi.Certificate {
 			SecretName: name, DNSNames: []string{name + "." + ns + ".svc"},
 			Duration:   &metav1.Duration{Duration: 24 * time.Hour},
 			PrivateKey: &cmapi.CertificatePrivateKey{Algorithm: cmapi.ECDSAKeyAlgorithm, Size: 256},
-			IssuerRef:  ref,
+			IssuerRef:  issuerRef,
 		},
 	}
 }
@@ -594,7 +751,7 @@ func markdown(opts options, res map[string]*result, w *watcher, total time.Durat
 		}
 		return fmt.Sprintf("%.2f", a/b)
 	}
-	fmt.Fprintf(&b, "## N = %d\n\n", opts.n)
+	fmt.Fprintf(&b, "%s\n\n", sectionKey{modeCertificates, opts.n}.heading())
 	fmt.Fprintf(&b, "`make bench-e2e N=%d`, %s. Machine: %s, %d CPUs, %s.\n\n",
 		opts.n, time.Now().UTC().Format("2006-01-02 15:04 MST"), cpu, runtime.NumCPU(), runtime.Version())
 	fmt.Fprintf(&b, "One local control plane (kube-apiserver v1.37.2 and etcd built from Go modules; cert-manager v1.21.2's controllers in the bench process with `--kube-api-qps=%g`). "+
@@ -613,8 +770,8 @@ func markdown(opts options, res map[string]*result, w *watcher, total time.Durat
 		a, c := percentile(lat[pq], p.q), percentile(lat[ca], p.q)
 		fmt.Fprintf(&b, "| CertificateRequest created → Ready, %s | %s | %s | %s |\n", p.name, ms(a), ms(c), ratio(a.Seconds(), c.Seconds()))
 	}
-	fmt.Fprintf(&b, "| pq-issuer process CPU during the batches | %.1f s | %.1f s (it caches no Secret nor request of the CA issuer's) | |\n", res[pq].pqCPU.Seconds(), res[ca].pqCPU.Seconds())
-	fmt.Fprintf(&b, "| control-plane process CPU during the batches (all cert-manager controllers, the bench's client) | %.1f s | %.1f s | |\n", res[pq].selfCPU.Seconds(), res[ca].selfCPU.Seconds())
+	fmt.Fprintf(&b, "| pq-issuer process CPU during the batches | %.1f s | %.1f s (it caches no Secret nor request of the CA issuer's) | |\n", res[pq].cpu[rolePQIssuer].Seconds(), res[ca].cpu[rolePQIssuer].Seconds())
+	fmt.Fprintf(&b, "| control-plane process CPU during the batches (all cert-manager controllers, the bench's client) | %.1f s | %.1f s | |\n", res[pq].cpu[roleBench].Seconds(), res[ca].cpu[roleBench].Seconds())
 	fmt.Fprintf(&b, "| peak RSS | pq-issuer process: %.1f MiB | control-plane process (cert-manager, trust-manager, bench): %.1f MiB | |\n\n",
 		float64(pqRSS)/(1<<20), float64(selfRSS)/(1<<20))
 	fmt.Fprintf(&b, "The whole run took %.0f s. The CA issuer's signing runs inside cert-manager's process, so its own CPU and memory "+

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/go-logr/logr"
@@ -25,6 +26,8 @@ type options struct {
 	binDir     string
 	kubeconfig string
 	approver   string
+	nodes      string
+	nodesDir   string
 	verbosity  int
 }
 
@@ -36,6 +39,8 @@ func main() {
 	flags.StringVar(&opts.kubeconfig, "kubeconfig", "../bin/local/kubeconfig", "Where to write the kubeconfig for the cluster administrator")
 	flags.StringVar(&opts.approver, "approver", string(localcluster.ApproverCertManager),
 		fmt.Sprintf("Who approves CertificateRequests, one of %v: cert-manager's approver (approves all), approver-policy (CertificateRequestPolicies decide; cert-manager runs without its approver) or none", localcluster.Approvers()))
+	flags.StringVar(&opts.nodes, "nodes", "node-1", "Comma-separated names of the nodes to run: each runs the kubelet's pod certificate code for the pods bound to it (empty: none)")
+	flags.StringVar(&opts.nodesDir, "nodes-dir", "../bin/local/nodes", "Where each node's directory appears as <name>, holding pods/<pod UID>/volumes/kubernetes.io~projected/<volume> as under a kubelet's root")
 	flags.IntVar(&opts.verbosity, "v", 0, "Log verbosity; 1 adds debug logs")
 	_ = flags.Parse(os.Args[1:]) // ExitOnError: Parse exits on a bad flag
 
@@ -87,22 +92,63 @@ func run(ctx context.Context, log logr.Logger, opts options) (err error) {
 		return err
 	}
 
+	nodeLines, links, err := startNodes(ctx, cluster, opts)
+	defer func() {
+		for _, l := range links { // they would point into the removed cluster directory
+			err = errors.Join(err, removeIfExists(l))
+		}
+	}()
+	if err != nil {
+		return err
+	}
+
 	kubectl := filepath.Join(binDir, "kubectl")
 	fmt.Printf(`
 Local control plane is running: kube-apiserver %s
 cert-manager (Certificate pipeline, SelfSigned and CA issuers, gateway-shim), trust-manager and
 pq-issuer (--cluster-resource-namespace=%s) run in this process.
 %s
-
+%s
   %s --kubeconfig %s get crds
   export KUBECONFIG=%s
 
 Press Ctrl-C to stop it.
-`, cluster.Config().Host, localcluster.DefaultClusterResourceNamespace, approverLine(approver), kubectl, kubeconfig, kubeconfig)
+`, cluster.Config().Host, localcluster.DefaultClusterResourceNamespace, approverLine(approver), nodeLines, kubectl, kubeconfig, kubeconfig)
 
 	<-ctx.Done()
 	log.Info("Shutting down")
 	return nil
+}
+
+// startNodes starts the nodes opts names and links each one's directory into opts.nodesDir; it
+// returns what to tell the user about them, and the links.
+func startNodes(ctx context.Context, cluster *localcluster.Cluster, opts options) (lines string, links []string, err error) {
+	if opts.nodes == "" {
+		return "", nil, nil
+	}
+	dir, err := filepath.Abs(opts.nodesDir)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	for name := range strings.SplitSeq(opts.nodes, ",") {
+		node, err := cluster.StartNode(ctx, name)
+		if err != nil {
+			return "", links, err
+		}
+		link := filepath.Join(dir, name)
+		if err := removeIfExists(link); err != nil {
+			return "", links, err
+		}
+		if err := os.Symlink(node.Dir(), link); err != nil {
+			return "", links, err
+		}
+		links = append(links, link)
+		lines += fmt.Sprintf("Node %s (no containers) writes the podCertificate and clusterTrustBundle volumes of the pods bound\nto it under %s.\n", name, link)
+	}
+	return lines, links, nil
 }
 
 // approverLine says who approves CertificateRequests.

@@ -1,0 +1,48 @@
+package controllers
+
+import (
+	"strings"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Kubernetes signer names (PodCertificateRequests, ClusterTrustBundles, CertificateSigningRequests)
+// of pq-issuer's issuers, as issuer-lib spells them: <plural>.<group>/<name> for a PQClusterIssuer,
+// <plural>.<group>/<namespace>.<name> for a PQIssuer. A namespace has no dot, so the first dot of
+// the path ends it.
+const (
+	pqIssuerSignerDomain        = "pqissuers.pq-issuer.dev"
+	pqClusterIssuerSignerDomain = "pqclusterissuers.pq-issuer.dev"
+)
+
+// signerName is the signer name of an issuer of kind k.
+func (k IssuerKind) signerName(key types.NamespacedName) string {
+	if k.ClusterScoped {
+		return pqClusterIssuerSignerDomain + "/" + key.Name
+	}
+	return pqIssuerSignerDomain + "/" + key.Namespace + "." + key.Name
+}
+
+// issuerOfSigner is the issuer a signer name names; false for another signer's names and for
+// malformed ones.
+func issuerOfSigner(signerName string) (IssuerKind, types.NamespacedName, bool) {
+	domain, path, ok := strings.Cut(signerName, "/")
+	if !ok {
+		return IssuerKind{}, types.NamespacedName{}, false
+	}
+	switch domain {
+	case pqClusterIssuerSignerDomain:
+		if len(validation.IsDNS1123Subdomain(path)) > 0 {
+			break
+		}
+		return PQClusterIssuerKind, types.NamespacedName{Name: path}, true
+	case pqIssuerSignerDomain:
+		ns, name, ok := strings.Cut(path, ".")
+		if !ok || len(validation.IsDNS1123Label(ns)) > 0 || len(validation.IsDNS1123Subdomain(name)) > 0 {
+			break
+		}
+		return PQIssuerKind, types.NamespacedName{Namespace: ns, Name: name}, true
+	}
+	return IssuerKind{}, types.NamespacedName{}, false
+}
