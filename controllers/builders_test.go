@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	mrand "math/rand/v2"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -97,9 +98,13 @@ func newFakeClientBuilder(t testing.TB) *fake.ClientBuilder {
 		t.Fatal(err)
 	}
 	b := fake.NewClientBuilder().WithScheme(scheme).
-		WithStatusSubresource(&v1alpha1.PQIssuer{}, &v1alpha1.PQClusterIssuer{}, &cmapi.CertificateRequest{}, &certificatesv1.PodCertificateRequest{}).
+		WithStatusSubresource(&v1alpha1.PQIssuer{}, &v1alpha1.PQClusterIssuer{}, &cmapi.CertificateRequest{}, &certificatesv1.PodCertificateRequest{},
+			&certificatesv1.CertificateSigningRequest{}).
 		WithIndex(&certificatesv1.PodCertificateRequest{}, pcrSignerNameField, func(o client.Object) []string {
 			return []string{o.(*certificatesv1.PodCertificateRequest).Spec.SignerName}
+		}).
+		WithIndex(&certificatesv1.CertificateSigningRequest{}, csrSignerNameField, func(o client.Object) []string {
+			return []string{o.(*certificatesv1.CertificateSigningRequest).Spec.SignerName}
 		})
 	// The same extract functions as SetupWithManager's.
 	for _, kind := range issuerKinds {
@@ -152,7 +157,7 @@ func (e *testEnv) issuerReconciler(kind IssuerKind) *IssuerReconciler {
 
 func (e *testEnv) requestReconciler() *CertificateRequestReconciler {
 	return &CertificateRequestReconciler{
-		Client: e.Client, APIReader: e.Client, CAs: e.CAs, Recorder: e.Recorder, Clock: e.Clock, Metrics: e.Metrics,
+		Client: e.Client, APIReader: decodingReader{e.Client}, CAs: e.CAs, Recorder: e.Recorder, Clock: e.Clock, Metrics: e.Metrics,
 		ClusterResourceNamespace: clusterResourceNamespace,
 		PendingRecheck:           testPendingRecheck,
 		MaxRetryDuration:         testMaxRetryDuration,
@@ -566,6 +571,16 @@ type csrOption func(*x509.CertificateRequest)
 // withCSRExtension adds an extension to the CSR, e.g. basicConstraints.
 func withCSRExtension(ext pkix.Extension) csrOption {
 	return func(c *x509.CertificateRequest) { c.ExtraExtensions = append(c.ExtraExtensions, ext) }
+}
+
+// withCSRURI adds a URI SAN, e.g. a SPIFFE ID, to the CSR.
+func withCSRURI(t testing.TB, raw string) csrOption {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(c *x509.CertificateRequest) { c.URIs = append(c.URIs, u) }
 }
 
 // newCSRPEM is a PEM CSR signed by key, for csrCommonName with two DNS SANs.

@@ -6,16 +6,19 @@ import (
 	apiutil "github.com/cert-manager/cert-manager/pkg/api/util"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
 )
 
 // The controllers' cache holds the CertificateRequests of pq-issuer's issuers (every request of the
-// cluster where the CRD refuses the field selector, request_selector.go) and the metadata of CA
-// Secrets (manager.go's secretCache): at 10,000 Certificates that is 10,000 requests of 10-20 KB (an
-// ML-DSA-65 signature alone is 3,309 bytes) and a few Secrets. These transforms keep only what the
-// controllers read, so memory follows the number of objects, not their size.
+// cluster where the CRD refuses the field selector, request_selector.go), every
+// CertificateSigningRequest, and the metadata of CA Secrets (manager.go's secretCache): at 10,000
+// Certificates that is 10,000 requests of 10-20 KB (an ML-DSA-65 signature alone is 3,309 bytes)
+// and a few Secrets. These transforms keep only what the controllers read, so memory follows the
+// number of objects, not their size.
 
 // slimCertificateRequest keeps, of a finished request or one for another issuer, its name,
 // issuerRef and condition types, statuses and reasons (what the issuer index, the issuer watch and
@@ -50,6 +53,44 @@ func slimCertificateRequest(obj any) (any, error) {
 	}
 	return slim, nil
 }
+
+// slimCertificateSigningRequest keeps, of a Kubernetes CertificateSigningRequest for another signer
+// or a finished one of ours, its name, signer name, condition types, statuses and reasons, and that
+// it has a certificate (what the signer-name index, the issuer watch and csrIsFinished read): the
+// cache holds every request of the cluster, node client and serving certificates among them, a
+// few per node and renewal. An unfinished request for pq-issuer's signers stays whole: it is what
+// gets signed.
+func slimCertificateSigningRequest(obj any) (any, error) {
+	csr, ok := obj.(*certificatesv1.CertificateSigningRequest)
+	if !ok {
+		return obj, nil
+	}
+	csr.ManagedFields = nil
+	if _, _, ours := issuerOfSigner(csr.Spec.SignerName); ours && !csrIsFinished(csr) {
+		return csr, nil
+	}
+	slim := &certificatesv1.CertificateSigningRequest{
+		TypeMeta:   csr.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Name: csr.Name, UID: csr.UID, ResourceVersion: csr.ResourceVersion},
+		Spec:       certificatesv1.CertificateSigningRequestSpec{SignerName: intern(csr.Spec.SignerName)},
+	}
+	if len(csr.Status.Certificate) > 0 {
+		// Nothing reads a cached certificate; the marker only says there is one.
+		slim.Status.Certificate = []byte(slimmedCertificate)
+	}
+	if len(csr.Status.Conditions) > 0 {
+		slim.Status.Conditions = make([]certificatesv1.CertificateSigningRequestCondition, len(csr.Status.Conditions))
+		for i, c := range csr.Status.Conditions {
+			slim.Status.Conditions[i] = certificatesv1.CertificateSigningRequestCondition{
+				Type: certificatesv1.RequestConditionType(intern(string(c.Type))), Status: corev1.ConditionStatus(intern(string(c.Status))),
+				Reason: intern(c.Reason)}
+		}
+	}
+	return slim, nil
+}
+
+// slimmedCertificate stands for the certificate of a slimmed CertificateSigningRequest.
+const slimmedCertificate = "slimmed by pq-issuer's cache"
 
 // slimSecretMetadata keeps of a CA Secret's metadata what the issuer watch and CASource read: name,
 // namespace, UID, resourceVersion and the CA Secret label, without the annotations and other labels

@@ -7,6 +7,7 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 
@@ -116,6 +117,83 @@ func TestSlimCertificateRequest(t *testing.T) {
 	t.Run("a tombstone passes through", func(t *testing.T) {
 		in := toolscache.DeletedFinalStateUnknown{Key: "demo/api-1"}
 		got, err := slimCertificateRequest(in)
+		if err != nil || got != in {
+			t.Errorf("got %v, %v; want the tombstone unchanged", got, err)
+		}
+	})
+}
+
+func TestSlimCertificateSigningRequest(t *testing.T) {
+	csrPEM, chain := []byte("CSR PEM"), []byte("CHAIN PEM")
+	// What the API server and a kubelet put on every request, and what a slimmed one drops.
+	asWritten := func(csr *certificatesv1.CertificateSigningRequest) {
+		csr.UID, csr.ResourceVersion, csr.CreationTimestamp = "uid-1", "42", metav1.Now()
+		csr.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}
+		csr.Annotations = map[string]string{"note": "x"}
+		csr.GenerateName = "csr-"
+	}
+	approved := withSigningCondition(certificatesv1.CertificateApproved, "AutoApproved")
+	for _, tc := range []struct {
+		name         string
+		csr          *certificatesv1.CertificateSigningRequest
+		wantKept     bool // spec.request kept
+		wantFinished bool // csrIsFinished on the cached copy
+	}{
+		{name: "approved request for a PQClusterIssuer is kept whole", csr: newSigningRequest(clusterSigner, csrPEM), wantKept: true},
+		{name: "request for a PQIssuer waiting for approval is kept whole", csr: newSigningRequest(demoSigner, csrPEM, withoutApproval()), wantKept: true},
+		{name: "issued request of ours is slimmed and still reads as issued", csr: newSigningRequest(clusterSigner, csrPEM, withSigningCertificate(chain)), wantFinished: true},
+		{name: "failed request of ours is slimmed", csr: newSigningRequest(clusterSigner, csrPEM, withSigningCondition(certificatesv1.CertificateFailed, "PolicyViolation")), wantFinished: true},
+		{name: "denied request of ours is slimmed", csr: newSigningRequest(demoSigner, csrPEM, withoutApproval(), withSigningCondition(certificatesv1.CertificateDenied, "Denied")), wantFinished: true},
+		{name: "a node's client request, pending, is slimmed",
+			csr: newSigningRequest(certificatesv1.KubeAPIServerClientKubeletSignerName, csrPEM, withoutApproval(), withRequester("system:node:node-1"))},
+		{name: "a node's serving request, issued, is slimmed",
+			csr: newSigningRequest(certificatesv1.KubeletServingSignerName, csrPEM, withoutApproval(), approved, withSigningCertificate(chain)), wantFinished: true},
+		{name: "a pq-issuer-like name of another domain is slimmed", csr: newSigningRequest("pqclusterissuers.example.com/"+issuerName, csrPEM)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			asWritten(tc.csr)
+			before := tc.csr.DeepCopy()
+			got, err := slimCertificateSigningRequest(tc.csr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			csr := got.(*certificatesv1.CertificateSigningRequest)
+			if csr.ManagedFields != nil {
+				t.Error("managed fields kept")
+			}
+			if kept := csr.Spec.Request != nil; kept != tc.wantKept {
+				t.Errorf("spec.request kept = %v, want %v", kept, tc.wantKept)
+			}
+			if !tc.wantKept {
+				wantMeta := metav1.ObjectMeta{Name: before.Name, UID: before.UID, ResourceVersion: before.ResourceVersion}
+				if !reflect.DeepEqual(csr.ObjectMeta, wantMeta) || !reflect.DeepEqual(csr.Spec, certificatesv1.CertificateSigningRequestSpec{SignerName: before.Spec.SignerName}) {
+					t.Errorf("a slimmed request kept more than name, UID, resourceVersion, signerName and conditions: %+v", csr)
+				}
+				if len(before.Status.Certificate) > 0 && string(csr.Status.Certificate) != slimmedCertificate || len(before.Status.Certificate) == 0 && csr.Status.Certificate != nil {
+					t.Errorf("status.certificate %q, want the marker exactly when there was one", csr.Status.Certificate)
+				}
+				if len(csr.Status.Conditions) != len(before.Status.Conditions) {
+					t.Fatalf("conditions %+v, want %d", csr.Status.Conditions, len(before.Status.Conditions))
+				}
+				for i, c := range csr.Status.Conditions {
+					b := before.Status.Conditions[i]
+					if c != (certificatesv1.CertificateSigningRequestCondition{Type: b.Type, Status: b.Status, Reason: b.Reason}) {
+						t.Errorf("slimmed condition %d = %+v, want type, status and reason of %+v", i, c, b)
+					}
+				}
+			}
+			if got := csrIsFinished(csr); got != tc.wantFinished {
+				t.Errorf("csrIsFinished on the cached copy = %v, want %v", got, tc.wantFinished)
+			}
+			if csrIsApproved(csr) != csrIsApproved(before) || csr.Spec.SignerName != before.Spec.SignerName {
+				t.Errorf("approval or signer name changed: %+v", csr)
+			}
+		})
+	}
+
+	t.Run("a tombstone passes through", func(t *testing.T) {
+		in := toolscache.DeletedFinalStateUnknown{Key: "csr-1"}
+		got, err := slimCertificateSigningRequest(in)
 		if err != nil || got != in {
 			t.Errorf("got %v, %v; want the tombstone unchanged", got, err)
 		}

@@ -115,9 +115,13 @@ func (r *CertificateRequestReconciler) write(ctx context.Context, cr *cmapi.Cert
 	readyChanged, conflicted := false, false
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if conflicted {
-			if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cr), cr); err != nil {
+			// Into a new object: decoding into cr, which holds out, would keep what the response
+			// lacks (an omitted status.certificate) and make cr look finished.
+			latest := &cmapi.CertificateRequest{}
+			if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cr), latest); err != nil {
 				return err
 			}
+			*cr = *latest
 			if isFinished(cr) {
 				readyChanged = false
 				return nil
@@ -254,7 +258,8 @@ func (r *CertificateRequestReconciler) issue(ctx context.Context, cr *cmapi.Cert
 	if err != nil {
 		return nil, asPermanent(fmt.Errorf("the CSR in spec.request: %w", err))
 	}
-	req := signer.LeafRequest{CSR: csr, Namespace: cr.Namespace, IsCA: cr.Spec.IsCA, Duration: apiutil.DefaultCertDuration(cr.Spec.Duration)}
+	req := signer.LeafRequest{CSR: csr, Namespace: cr.Namespace, IsCA: cr.Spec.IsCA, Duration: apiutil.DefaultCertDuration(cr.Spec.Duration),
+		Requester: cr.Spec.Username}
 	for _, u := range cr.Spec.Usages {
 		req.Usages = append(req.Usages, string(u))
 	}

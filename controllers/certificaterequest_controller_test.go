@@ -70,6 +70,11 @@ func approvedRequest(t testing.TB, opts ...requestOption) *cmapi.CertificateRequ
 	return newCertificateRequest(testNamespace, crName, append(base, opts...)...)
 }
 
+// withRequestUsername sets the user the API server records as the request's creator.
+func withRequestUsername(username string) requestOption {
+	return func(cr *cmapi.CertificateRequest) { cr.Spec.Username = username }
+}
+
 // withCreated sets the creationTimestamp the API server would, at the second: the retry bound
 // counts from it.
 func withCreated(at time.Time) requestOption {
@@ -691,6 +696,31 @@ func TestCertificateRequestReconcile(t *testing.T) {
 			wantIssued: true,
 		},
 		{
+			name: "requester-bound SPIFFE ID in a request cert-manager made for a Certificate",
+			cluster: func(t *testing.T, fx *crFixture) []client.Object {
+				return pqIssuerWith(fx.ca, withPolicy(&v1alpha1.IssuerPolicy{SPIFFE: &v1alpha1.SPIFFEPolicy{RequesterBound: true}}))
+			},
+			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
+				return approvedRequest(t, withCSR(newCSRPEM(t, testkeys.New(t, "ECDSA-P256"), withCSRURI(t, "spiffe://cluster.local/ns/demo/sa/api"))),
+					withRequestUsername("system:serviceaccount:cert-manager:cert-manager"))
+			},
+			want: wantCondition{"False", cmapi.CertificateRequestReasonFailed, []string{"(PolicyViolation)", "policy.spiffe.requesterBound",
+				`the requester system:serviceaccount:cert-manager:cert-manager may have only "spiffe://cluster.local/ns/cert-manager/sa/cert-manager"`}},
+			wantFailed: true,
+		},
+		{
+			name: "requester-bound SPIFFE ID in a request the workload's service account made",
+			cluster: func(t *testing.T, fx *crFixture) []client.Object {
+				return pqIssuerWith(fx.ca, withPolicy(&v1alpha1.IssuerPolicy{SPIFFE: &v1alpha1.SPIFFEPolicy{RequesterBound: true}}))
+			},
+			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
+				return approvedRequest(t, withCSR(newCSRPEM(t, testkeys.New(t, "ECDSA-P256"), withCSRURI(t, "spiffe://cluster.local/ns/demo/sa/api"))),
+					withRequestUsername("system:serviceaccount:demo:api"))
+			},
+			want:       wantCondition{"True", cmapi.CertificateRequestReasonIssued, nil},
+			wantIssued: true,
+		},
+		{
 			name: "zero duration",
 			request: func(t *testing.T, fx *crFixture) *cmapi.CertificateRequest {
 				return approvedRequest(t, withDuration(0))
@@ -1105,7 +1135,7 @@ func TestCertificateRequestWriteConflict(t *testing.T) {
 			reconcileIssuers(t, env, objs)
 			r := env.requestReconciler()
 			r.Client = freezeRequests(t, env.Client, crKey)
-			api := &countingReader{Reader: env.Client}
+			api := &countingReader{Reader: decodingReader{env.Client}}
 			r.APIReader = api
 
 			_, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: crKey})

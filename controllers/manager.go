@@ -6,6 +6,7 @@ import (
 	"maps"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -59,9 +60,10 @@ func NewManager(ctx context.Context, cfg *rest.Config, opts ManagerOptions) (ctr
 	if err != nil {
 		return nil, err
 	}
-	// Managed fields are never read; requests and Secrets are slimmed to what is (cache_transform.go),
-	// only CA Secrets are watched (secretCache), only our issuers' requests where the CRD allows it
-	// (request_selector.go), and only the ConfigMaps and ClusterTrustBundles we publish.
+	// Managed fields are never read; requests (CertificateRequests and CertificateSigningRequests)
+	// and Secrets are slimmed to what is (cache_transform.go), only CA Secrets are watched
+	// (secretCache), only our issuers' requests where the CRD allows it (request_selector.go), and
+	// only the ConfigMaps and ClusterTrustBundles we publish.
 	probe, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, err
@@ -79,8 +81,9 @@ func NewManager(ctx context.Context, cfg *rest.Config, opts ManagerOptions) (ctr
 	cacheOpts := cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&cmapi.CertificateRequest{}: requests,
-			&corev1.Secret{}:            secretCache(opts.Options),
+			&cmapi.CertificateRequest{}:                 requests,
+			&certificatesv1.CertificateSigningRequest{}: {Transform: slimCertificateSigningRequest},
+			&corev1.Secret{}:                            secretCache(opts.Options),
 		},
 	}
 	maps.Copy(cacheOpts.ByObject, trustAnchorCaches(opts.Options))

@@ -14,6 +14,9 @@ type Metrics struct {
 	// Pod certificates are counted apart: their volume follows pods, not Certificates.
 	podSigned *prometheus.CounterVec
 	podDenied *prometheus.CounterVec
+	// So are Kubernetes CertificateSigningRequests, which have no Ready condition to count by.
+	csrSigned *prometheus.CounterVec
+	csrFailed *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
 	expiry    *caExpiryCollector
 	ready     *prometheus.GaugeVec
@@ -39,6 +42,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "pq_issuer_podcertificaterequests_denied_total",
 			Help: "PodCertificateRequests denied, by issuer kind and reason.",
 		}, []string{"issuer_kind", "reason"}),
+		csrSigned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pq_issuer_certificatesigningrequests_signed_total",
+			Help: "Kubernetes CertificateSigningRequests signed, by issuer kind and CA algorithm.",
+		}, []string{"issuer_kind", "algorithm"}),
+		csrFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pq_issuer_certificatesigningrequests_failed_total",
+			Help: "Kubernetes CertificateSigningRequests failed, by issuer kind and reason.",
+		}, []string{"issuer_kind", "reason"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "pq_issuer_signing_duration_seconds",
 			Help:    "Time to check a CSR, sign the certificate with ML-DSA and verify it, by issuer kind and CA algorithm.",
@@ -57,7 +68,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "1 while the issuer's Ready condition is True, 0 while it is False, by issuer kind, namespace (empty for a PQClusterIssuer) and name.",
 		}, []string{"issuer_kind", "namespace", "name"}),
 	}
-	for _, c := range []prometheus.Collector{m.signed, m.failed, m.podSigned, m.podDenied, m.duration, m.expiry, m.ready} {
+	for _, c := range []prometheus.Collector{m.signed, m.failed, m.podSigned, m.podDenied, m.csrSigned, m.csrFailed, m.duration, m.expiry, m.ready} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -77,6 +88,15 @@ func (m *Metrics) observePodIssued(kind, algorithm string, took time.Duration) {
 
 func (m *Metrics) observePodDenied(kind, reason string) {
 	m.podDenied.WithLabelValues(kind, reason).Inc()
+}
+
+func (m *Metrics) observeCSRSigned(kind, algorithm string, took time.Duration) {
+	m.csrSigned.WithLabelValues(kind, algorithm).Inc()
+	m.duration.WithLabelValues(kind, algorithm).Observe(took.Seconds())
+}
+
+func (m *Metrics) observeCSRFailed(kind, reason string) {
+	m.csrFailed.WithLabelValues(kind, reason).Inc()
 }
 
 func (m *Metrics) observeFailed(kind, algorithm, reason string) {

@@ -262,21 +262,27 @@ func dnsNamesOf(annotations map[string]string) ([]string, error) {
 }
 
 // write applies out to the request's status, its only status write. After a conflict the request
-// is read from the API server: if another writer answered it meanwhile, out is dropped.
+// is read afresh from the API server (into a new object: decoding into the one that holds out would
+// keep fields the response lacks): if another writer answered it meanwhile, out is dropped.
 func (r *PodCertificateRequestReconciler) write(ctx context.Context, pcr *certificatesv1.PodCertificateRequest, out *pcrOutcome) (bool, error) {
-	conflicted, written := false, false
+	latest, written := pcr, false
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if conflicted {
-			if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(pcr), pcr); err != nil {
+		if latest == nil {
+			latest = &certificatesv1.PodCertificateRequest{}
+			if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(pcr), latest); err != nil {
 				return err
 			}
-			if pcrIsFinished(pcr) {
+			if pcrIsFinished(latest) {
 				return nil
 			}
 		}
-		out.applyTo(pcr, r.Clock.Now())
-		err := r.Client.Status().Update(ctx, pcr)
-		conflicted, written = apierrors.IsConflict(err), err == nil
+		update := latest.DeepCopy()
+		out.applyTo(update, r.Clock.Now())
+		err := r.Client.Status().Update(ctx, update)
+		if apierrors.IsConflict(err) {
+			latest = nil
+		}
+		written = err == nil
 		return err
 	})
 	if apierrors.IsNotFound(err) {

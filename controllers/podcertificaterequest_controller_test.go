@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -68,9 +69,25 @@ func withPodCertificates(pc *v1alpha1.PodCertificates) issuerOption {
 	return func(i v1alpha1.Issuer) { i.GetSpec().PodCertificates = pc }
 }
 
+// decodingReader reads as the real client does: it decodes the response into the object it is
+// given, keeping what the response lacks (the fake client clears the object first).
+type decodingReader struct{ client.Reader }
+
+func (r decodingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	fresh := obj.DeepCopyObject().(client.Object)
+	if err := r.Reader.Get(ctx, key, fresh, opts...); err != nil {
+		return err
+	}
+	data, err := json.Marshal(fresh)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, obj)
+}
+
 func (e *testEnv) pcrReconciler() *PodCertificateRequestReconciler {
 	return &PodCertificateRequestReconciler{
-		Client: e.Client, APIReader: e.Client, CAs: e.CAs, Recorder: e.Recorder, Clock: e.Clock, Metrics: e.Metrics,
+		Client: e.Client, APIReader: decodingReader{e.Client}, CAs: e.CAs, Recorder: e.Recorder, Clock: e.Clock, Metrics: e.Metrics,
 		ClusterResourceNamespace: clusterResourceNamespace,
 		PendingRecheck:           testPendingRecheck,
 	}

@@ -65,8 +65,9 @@ func NewScheme() (*runtime.Scheme, error) {
 	return scheme, nil
 }
 
-// SetupWithManager registers the PQIssuer, PQClusterIssuer and CertificateRequest controllers and
-// the indexes they use.
+// SetupWithManager registers the PQIssuer, PQClusterIssuer, CertificateRequest,
+// CertificateSigningRequest and (where served) PodCertificateRequest controllers and the indexes
+// they use.
 func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if opts.ClusterResourceNamespace == "" {
 		return fmt.Errorf("the cluster resource namespace is not set")
@@ -118,6 +119,17 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error
 		MaxRetryDuration:         maxRetry,
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}); err != nil {
+		return err
+	}
+	// CertificateSigningRequests are served by every Kubernetes pq-issuer supports: no probe.
+	csrs := &CertificateSigningRequestReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), CAs: cas, Clock: clock.RealClock{}, Metrics: opts.Metrics,
+		Recorder:                 mgr.GetEventRecorder("pq-issuer"),
+		ClusterResourceNamespace: opts.ClusterResourceNamespace,
+		PendingRecheck:           pendingRecheck,
+		MaxRetryDuration:         maxRetry,
+	}
+	if err := csrs.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}); err != nil {
 		return err
 	}
 	return setupPodCertificates(ctx, mgr, opts, cas)

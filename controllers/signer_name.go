@@ -5,6 +5,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
 )
 
 // Kubernetes signer names (PodCertificateRequests, ClusterTrustBundles, CertificateSigningRequests)
@@ -12,8 +14,8 @@ import (
 // <plural>.<group>/<namespace>.<name> for a PQIssuer. A namespace has no dot, so the first dot of
 // the path ends it.
 const (
-	pqIssuerSignerDomain        = "pqissuers.pq-issuer.dev"
-	pqClusterIssuerSignerDomain = "pqclusterissuers.pq-issuer.dev"
+	pqIssuerSignerDomain        = v1alpha1.PQIssuerSignerDomain
+	pqClusterIssuerSignerDomain = v1alpha1.PQClusterIssuerSignerDomain
 )
 
 // signerName is the signer name of an issuer of kind k.

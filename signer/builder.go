@@ -32,6 +32,9 @@ type LeafRequest struct {
 	// Workload, when set, is the verified identity the certificate names instead of the CSR's
 	// subject and SANs (see Workload); Namespace is then required. Empty Usages: DefaultUsages.
 	Workload *Workload
+	// Requester is the Kubernetes user name that created the request, as the API server recorded
+	// it (spec.username); "" outside a cluster. Only Policy.SPIFFERequesterBound reads it.
+	Requester string
 }
 
 // build makes the only template pq-issuer signs: an allowlist filled from the request, never a
@@ -55,7 +58,7 @@ func (ca *CA) build(req LeafRequest, pol *Policy, now time.Time) (*x509.Certific
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := pol.checkNames(subj, sans, req.Namespace); err != nil {
+	if err := pol.checkNames(subj, sans, req); err != nil {
 		return nil, nil, err
 	}
 	if subj.commonName == "" && sans.count() == 0 {
@@ -133,7 +136,8 @@ func joinAlgorithms(as []KeyAlgorithm) string {
 }
 
 // checkNames applies the policy to every name the request carries.
-func (p *Policy) checkNames(subj *subject, n *names, namespace string) error {
+func (p *Policy) checkNames(subj *subject, n *names, req LeafRequest) error {
+	namespace := req.Namespace
 	restricted := p.Restricted()
 	deny := func(what, value, field string, patterns []string) error {
 		if len(patterns) == 0 {
@@ -162,7 +166,7 @@ func (p *Policy) checkNames(subj *subject, n *names, namespace string) error {
 	}
 	for _, u := range n.uris {
 		if isSPIFFE(u) {
-			if err := p.checkSPIFFE(u, len(n.uris), namespace); err != nil {
+			if err := p.checkSPIFFE(u, len(n.uris), req); err != nil {
 				return err
 			}
 		}
@@ -189,14 +193,22 @@ func (n *names) names(v string) bool {
 	return slices.ContainsFunc(n.ips, func(ip net.IP) bool { return ip.String() == v })
 }
 
-// checkSPIFFE binds a SPIFFE ID to the issuer's trust domain and the request's namespace.
-func (p *Policy) checkSPIFFE(uri string, uris int, namespace string) error {
+// checkSPIFFE binds a SPIFFE ID to the issuer's trust domain, the request's namespace and, when
+// the policy says so, its requester. A verified Workload's ID is derived from the workload itself,
+// so it is bound already.
+func (p *Policy) checkSPIFFE(uri string, uris int, req LeafRequest) error {
+	namespace := req.Namespace
 	if uris > 1 {
 		return newError(ReasonPolicyViolation, "the request has %d URI SANs with the SPIFFE ID %q; an X509-SVID has exactly one URI SAN", uris, uri)
 	}
 	td, path := spiffeTrustDomainAndPath(uri)
 	if td != p.trustDomain() {
 		return newError(ReasonPolicyViolation, "the SPIFFE ID %q is in trust domain %q; this issuer's is %q (policy.spiffe.trustDomain)", uri, td, p.trustDomain())
+	}
+	if p.SPIFFERequesterBound && req.Workload == nil {
+		if err := p.checkRequesterSPIFFE(uri, req.Requester); err != nil {
+			return err
+		}
 	}
 	if p.SPIFFEAnyNamespace {
 		return nil

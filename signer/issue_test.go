@@ -65,6 +65,7 @@ func TestIssue(t *testing.T) {
 		csr       *x509.CertificateRequest // default: the CN + DNS + SPIFFE request of leafRequest
 		key       string                   // default: ECDSA-P256
 		namespace string                   // default: demo
+		requester string                   // the Kubernetes user that created the request
 		duration  time.Duration            // default: one day
 		usages    []string                 // default: digital signature, server auth, client auth
 		isCA      bool
@@ -146,6 +147,29 @@ func TestIssue(t *testing.T) {
 		{name: "foreign namespace's SPIFFE ID", namespace: "other", wantReason: ReasonPolicyViolation, wantText: `does not name the request's namespace "other"`},
 		{name: "foreign namespace allowed by a cluster policy", namespace: "other", policy: Policy{SPIFFEAnyNamespace: true}, wantKU: x509.KeyUsageDigitalSignature},
 		{name: "other trust domain", policy: Policy{TrustDomain: "prod.example"}, wantReason: ReasonPolicyViolation, wantText: `this issuer's is "prod.example"`},
+		// SPIFFE IDs bound to the requester (policy.spiffe.requesterBound).
+		{name: "requester-bound: the service account's own ID", requester: "system:serviceaccount:demo:api", policy: Policy{SPIFFERequesterBound: true},
+			wantKU: x509.KeyUsageDigitalSignature},
+		{name: "requester-bound: another service account of the namespace", requester: "system:serviceaccount:demo:web", policy: Policy{SPIFFERequesterBound: true},
+			wantReason: ReasonPolicyViolation, wantText: `the requester system:serviceaccount:demo:web may have only "spiffe://cluster.local/ns/demo/sa/web"`},
+		{name: "requester-bound: the same name in another namespace", requester: "system:serviceaccount:other:api", policy: Policy{SPIFFERequesterBound: true, SPIFFEAnyNamespace: true},
+			wantReason: ReasonPolicyViolation, wantText: `may have only "spiffe://cluster.local/ns/other/sa/api"`},
+		{name: "requester-bound: a user", requester: "alice", policy: Policy{SPIFFERequesterBound: true},
+			wantReason: ReasonPolicyViolation, wantText: `the requester "alice" is not a service account (system:serviceaccount:<namespace>:<name>)`},
+		{name: "requester-bound: a node", requester: "system:node:node-1", policy: Policy{SPIFFERequesterBound: true},
+			wantReason: ReasonPolicyViolation, wantText: "is not a service account"},
+		{name: "requester-bound: a malformed service account user", requester: "system:serviceaccount:demo:api:x", policy: Policy{SPIFFERequesterBound: true},
+			wantReason: ReasonPolicyViolation, wantText: "is not a service account"},
+		{name: "requester-bound: no requester (offline)", policy: Policy{SPIFFERequesterBound: true},
+			wantReason: ReasonPolicyViolation, wantText: "the request names no requester"},
+		{name: "requester-bound: the ID in the issuer's trust domain", requester: "system:serviceaccount:demo:api", policy: Policy{SPIFFERequesterBound: true, TrustDomain: "prod.example"},
+			csr:    customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{hostile.SANExtension(t, hostile.GeneralName(sanURI, "spiffe://prod.example/ns/demo/sa/api"))}}),
+			wantKU: x509.KeyUsageDigitalSignature},
+		{name: "requester-bound: its own ID outside the request's namespace", requester: "system:serviceaccount:other:api", namespace: "demo", policy: Policy{SPIFFERequesterBound: true},
+			csr:        customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{hostile.SANExtension(t, hostile.GeneralName(sanURI, "spiffe://cluster.local/ns/other/sa/api"))}}),
+			wantReason: ReasonPolicyViolation, wantText: `does not name the request's namespace "demo"`},
+		{name: "requester-bound: no SPIFFE ID, any requester", requester: "alice", csr: dnsCSR(t, ecdsa, "api.demo.svc"), policy: Policy{SPIFFERequesterBound: true},
+			wantKU: x509.KeyUsageDigitalSignature},
 		{name: "SPIFFE ID with a query", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{hostile.SANExtension(t,
 			hostile.GeneralName(sanURI, "spiffe://cluster.local/ns/demo/sa/api?x=1"))}}), wantReason: ReasonPolicyViolation, wantText: "it has a query"},
 		{name: "SPIFFE ID with a port", csr: customCSR(t, ecdsa, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{hostile.SANExtension(t,
@@ -234,6 +258,7 @@ func TestIssue(t *testing.T) {
 				req.Usages = tc.usages
 			}
 			req.IsCA = tc.isCA
+			req.Requester = tc.requester
 
 			iss, err := c.Issue(req, tc.policy, fixedNow)
 			if tc.wantReason != "" {

@@ -69,6 +69,10 @@ type Policy struct {
 	// SPIFFEAnyNamespace lets a SPIFFE ID name any namespace, not only the request's own
 	// (spiffe://<trust domain>/ns/<namespace>/...). Only a cluster-wide issuer may set it.
 	SPIFFEAnyNamespace bool
+	// SPIFFERequesterBound allows a SPIFFE ID only as the requester's own: exactly
+	// spiffe://<trust domain>/ns/<namespace>/sa/<name> when LeafRequest.Requester is the service
+	// account system:serviceaccount:<namespace>:<name>, and none for any other requester.
+	SPIFFERequesterBound bool
 }
 
 // Restricted reports whether the policy names which names may be requested.

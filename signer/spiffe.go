@@ -5,6 +5,39 @@ import (
 	"strings"
 )
 
+// serviceAccountUserPrefix starts the user name Kubernetes gives a service account's token.
+const serviceAccountUserPrefix = "system:serviceaccount:"
+
+// ServiceAccountOf is the namespace and name of the service account whose Kubernetes user name is
+// username (system:serviceaccount:<namespace>:<name>); ok is false for any other user.
+func ServiceAccountOf(username string) (namespace, name string, ok bool) {
+	rest, ok := strings.CutPrefix(username, serviceAccountUserPrefix)
+	if !ok {
+		return "", "", false
+	}
+	namespace, name, ok = strings.Cut(rest, ":")
+	if !ok || !namespaceName.MatchString(namespace) || len(name) > maxDNSNameLength || !serviceAccountName.MatchString(name) {
+		return "", "", false
+	}
+	return namespace, name, true
+}
+
+// checkRequesterSPIFFE allows uri only as the requester's own SPIFFE ID (Policy.SPIFFERequesterBound).
+func (p *Policy) checkRequesterSPIFFE(uri, requester string) error {
+	const rule = "policy.spiffe.requesterBound allows a SPIFFE ID only as the requesting service account's own"
+	if requester == "" {
+		return newError(ReasonPolicyViolation, "the SPIFFE ID %q is not allowed: %s, and the request names no requester (a service account's own request through the Kubernetes API does)", uri, rule)
+	}
+	namespace, name, ok := ServiceAccountOf(requester)
+	if !ok {
+		return newError(ReasonPolicyViolation, "the SPIFFE ID %q is not allowed: %s, and the requester %q is not a service account (%s<namespace>:<name>); request it with the token of the service account it names", uri, rule, requester, serviceAccountUserPrefix)
+	}
+	if want := SPIFFEID(p.TrustDomain, namespace, name); uri != want {
+		return newError(ReasonPolicyViolation, "the SPIFFE ID %q is not allowed: %s, and the requester %s may have only %q", uri, rule, requester, want)
+	}
+	return nil
+}
+
 // checkSPIFFEID applies the X509-SVID rules (SPIFFE ID §2 and §3, X509-SVID §2): a lower-case
 // trust domain, a non-empty path of non-empty segments that are not "." or "..", and no port,
 // user info, query or fragment.

@@ -57,6 +57,8 @@ func TestIssueWorkload(t *testing.T) {
 			wantReason: ReasonPolicyViolation, wantText: "wildcard"},
 		{name: "DNS name with a control character", dnsNames: []string{"api\x1b.demo.svc"}, policy: Policy{WorkloadDNSNames: []string{"*"}},
 			wantReason: ReasonPolicyViolation, wantText: "not an RFC 1123 host name"},
+		{name: "requester-bound policy: the pod's own ID, whoever (the kubelet) asked", policy: Policy{SPIFFERequesterBound: true},
+			wantURI: "spiffe://cluster.local/ns/demo/sa/api", wantKU: x509.KeyUsageDigitalSignature},
 		{name: "restricted policy without the SPIFFE ID", policy: Policy{DNSNames: []string{"*.example.com"}},
 			wantReason: ReasonPolicyViolation, wantText: `the URI "spiffe://cluster.local/ns/demo/sa/api" is not allowed`},
 		{name: "restricted policy with the SPIFFE ID", policy: Policy{URIs: []string{"spiffe://cluster.local/ns/{namespace}/sa/*"}},
@@ -82,7 +84,7 @@ func TestIssueWorkload(t *testing.T) {
 				csr = leafRequest(t, testkeys.New(t, key), 0).CSR
 			}
 			req := LeafRequest{CSR: csr, Namespace: cmpOr(tc.namespace, "demo"), Duration: 24 * time.Hour,
-				Workload: &Workload{ServiceAccount: cmpOr(tc.sa, sa), DNSNames: tc.dnsNames}}
+				Workload: &Workload{ServiceAccount: cmpOr(tc.sa, sa), DNSNames: tc.dnsNames}, Requester: "system:node:node-1"}
 			now := time.Now()
 			issued, err := ca.Issue(req, tc.policy, now)
 			if tc.wantReason != "" {
@@ -140,5 +142,31 @@ func TestSPIFFEID(t *testing.T) {
 	}
 	if got, want := SPIFFEID("prod.example", "demo", "api"), "spiffe://prod.example/ns/demo/sa/api"; got != want {
 		t.Errorf("SPIFFEID = %q, want %q", got, want)
+	}
+}
+
+// TestServiceAccountOf: only a well-formed service account user name is one.
+func TestServiceAccountOf(t *testing.T) {
+	tests := []struct {
+		name, username string
+		wantNS, wantSA string
+	}{
+		{name: "service account", username: "system:serviceaccount:demo:api", wantNS: "demo", wantSA: "api"},
+		{name: "service account with dots", username: "system:serviceaccount:demo:build.bot", wantNS: "demo", wantSA: "build.bot"},
+		{name: "user", username: "alice"},
+		{name: "node", username: "system:node:node-1"},
+		{name: "service accounts group", username: "system:serviceaccounts:demo"},
+		{name: "no name", username: "system:serviceaccount:demo:"},
+		{name: "extra segment", username: "system:serviceaccount:demo:api:x"},
+		{name: "upper-case namespace", username: "system:serviceaccount:Demo:api"},
+		{name: "empty", username: ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ns, sa, ok := ServiceAccountOf(tc.username)
+			if ns != tc.wantNS || sa != tc.wantSA || ok != (tc.wantNS != "") {
+				t.Errorf("ServiceAccountOf(%q) = %q, %q, %v; want %q, %q", tc.username, ns, sa, ok, tc.wantNS, tc.wantSA)
+			}
+		})
 	}
 }

@@ -120,7 +120,8 @@ type IssuerPolicy struct {
 	// +kubebuilder:validation:Minimum=2048
 	// +kubebuilder:validation:Maximum=8192
 	MinRSAKeySize int `json:"minRSAKeySize,omitempty"`
-	// SPIFFE binds SPIFFE IDs to a trust domain and the request's namespace.
+	// SPIFFE binds SPIFFE IDs to a trust domain, the request's namespace and, with requesterBound,
+	// the requester.
 	// +optional
 	SPIFFE *SPIFFEPolicy `json:"spiffe,omitempty"`
 	// NamespaceSelector limits a PQClusterIssuer to requests from the namespaces it selects. Unset:
@@ -140,6 +141,15 @@ type SPIFFEPolicy struct {
 	// request's (for a central identity service). A PQIssuer may not set it.
 	// +optional
 	AllowAnyNamespace bool `json:"allowAnyNamespace,omitempty"`
+	// RequesterBound allows a SPIFFE ID only as the requester's own: exactly
+	// spiffe://<trust domain>/ns/<namespace>/sa/<name> for a request created by the service account
+	// system:serviceaccount:<namespace>:<name> (the request's spec.username), and no SPIFFE ID for
+	// any other requester. It is meant for CertificateSigningRequests a workload creates with its
+	// own service account token; a CertificateRequest is bound the same way, so those cert-manager
+	// creates for Certificates (as its own service account) may carry no SPIFFE ID. Pod certificates
+	// are not affected: their SPIFFE ID is the pod's own, checked by the API server.
+	// +optional
+	RequesterBound bool `json:"requesterBound,omitempty"`
 }
 
 // IssuerStatus reports whether the issuer can sign and with what.

@@ -50,6 +50,7 @@ func (spec *IssuerSpec) SignerPolicy(clusterScoped bool) (signer.Policy, error) 
 			pol.TrustDomain = p.SPIFFE.TrustDomain
 			// The CRD refuses it on a PQIssuer; a namespaced issuer never gets it, whatever the API server did.
 			pol.SPIFFEAnyNamespace = p.SPIFFE.AllowAnyNamespace && clusterScoped
+			pol.SPIFFERequesterBound = p.SPIFFE.RequesterBound
 		}
 		if _, err := metav1.LabelSelectorAsSelector(p.NamespaceSelector); err != nil {
 			return pol, fmt.Errorf("spec.policy.namespaceSelector: %w", err)

@@ -39,6 +39,17 @@ func TestSignerPolicy(t *testing.T) {
 					t.Fatal("allowAnyNamespace reached a PQIssuer's policy")
 				}
 			}},
+		{name: "requesterBound carried over for both kinds", spec: IssuerSpec{Policy: &IssuerPolicy{SPIFFE: &SPIFFEPolicy{RequesterBound: true}}},
+			check: func(t *testing.T, spec IssuerSpec) {
+				for _, clusterScoped := range []bool{false, true} {
+					if pol, _ := spec.SignerPolicy(clusterScoped); !pol.SPIFFERequesterBound {
+						t.Fatalf("requesterBound did not reach the policy (clusterScoped %v)", clusterScoped)
+					}
+				}
+				if pol, _ := (&IssuerSpec{}).SignerPolicy(true); pol.SPIFFERequesterBound {
+					t.Fatal("requesterBound set by default")
+				}
+			}},
 		{name: "zero maxDuration", spec: IssuerSpec{MaxDuration: &metav1.Duration{}}, wantErr: "spec.maxDuration 0s is not positive"},
 		{name: "bad CIDR", spec: IssuerSpec{Policy: &IssuerPolicy{IPRanges: []string{"10.0.0.0"}}}, wantErr: `spec.policy.ipRanges: "10.0.0.0" is not a CIDR range`},
 		{name: "bad OID", spec: IssuerSpec{Policy: &IssuerPolicy{OtherNames: []string{"1.x"}}}, wantErr: `spec.policy.otherNames: "1.x" is not an OID`},

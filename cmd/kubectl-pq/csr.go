@@ -10,9 +10,11 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -73,17 +75,44 @@ func normalizeAlgorithm(s string) string {
 
 func (c *cli) csrCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "csr [--common-name NAME] [--dns NAME] [--uri URI] [--ip IP] [--email ADDR] --out-dir DIR [flags]",
-		Short: "Generate a private key (ML-DSA or classical) and a CSR",
+		Use:   "csr [--common-name NAME] [--dns NAME] [--uri URI] [--ip IP] [--email ADDR] --out-dir DIR [--submit --signer SIGNER] [flags]",
+		Short: "Generate a private key (ML-DSA or classical) and a CSR, and optionally get it signed in the cluster",
 		Long: `Generates a private key and a certificate signing request for it:
 DIR/tls.key (PKCS#8, mode 0600; ML-DSA keys in the RFC 9881 seed format)
 and DIR/csr.pem. This is how workloads get ML-DSA keys, which cert-manager
 cannot generate. Sign the CSR offline with 'kubectl pq sign', or submit it
 as a CertificateRequest to a PQIssuer.
 
+With --submit, it also creates a Kubernetes CertificateSigningRequest
+(certificates.k8s.io/v1) for --signer, a pq-issuer signer name:
+  ` + pqClusterIssuerSignerDomain + `/<name>         for a PQClusterIssuer
+  ` + pqIssuerSignerDomain + `/<namespace>.<name>    for a PQIssuer
+It prints the 'kubectl certificate approve' command for an approver (RBAC:
+verb approve on signers for that signer name), waits up to --wait for the
+certificate and writes it to DIR/tls.crt, leaf first. A denied or failed
+request exits non-zero with the reason; when --wait runs out, 'kubectl pq
+csr fetch NAME --out-dir DIR' picks the certificate up later. Creating the
+request needs RBAC create on certificatesigningrequests, waiting list and
+watch. The cluster comes from --kubeconfig and --context, as for kubectl.
+An API server built with Go older than 1.27 (such as official
+kube-apiserver 1.37 builds) cannot verify ML-DSA requests and refuses them:
+use an ECDSA key for such a cluster, or sign offline.
+
 Algorithms: ` + strings.Join(keyAlgorithms, ", ") + `.`,
-		Args: noArgs,
+		Example: `  # A key and a CSR, signed offline
+  kubectl pq csr --common-name api --dns api.demo.svc --out-dir api
+  kubectl pq sign --ca-dir issuing --csr api/csr.pem > api/tls.crt
+
+  # An ML-DSA certificate from the cluster's PQClusterIssuer mesh-ca
+  kubectl pq csr --common-name api --dns api.demo.svc --out-dir api --submit --signer ` + pqClusterIssuerSignerDomain + `/mesh-ca
+  kubectl certificate approve api-7xq2m    # an approver, in another terminal
+
+  # Its certificate later, if the wait ran out
+  kubectl pq csr fetch api-7xq2m --out-dir api`,
+		Args:                       noArgs,
+		SuggestionsMinimumDistance: 2,
 	}
+	cmd.AddCommand(c.csrFetchCommand())
 	fs := cmd.Flags()
 	algorithm := fs.String("algorithm", string(signer.MLDSA65), "key algorithm")
 	completeValues(cmd, "algorithm", keyAlgorithms...)
@@ -94,9 +123,13 @@ Algorithms: ` + strings.Join(keyAlgorithms, ", ") + `.`,
 	fs.Var(&ips, "ip", "`IP` address SAN (repeatable or comma separated)")
 	fs.Var(&emails, "email", "email `address` SAN (repeatable or comma separated)")
 	outDir := fs.String("out-dir", "", "directory to write tls.key and csr.pem to (created with mode 0700 if missing)")
-	force := fs.Bool("force", false, "overwrite tls.key and csr.pem if they exist")
+	force := fs.Bool("force", false, "overwrite tls.key and csr.pem if they exist (and, with --submit, tls.crt)")
+	sub := addSubmitFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := required(cmd.Flags(), "out-dir"); err != nil {
+			return err
+		}
+		if err := sub.check(cmd.Flags()); err != nil {
 			return err
 		}
 		tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: *commonName}, DNSNames: dnsNames, EmailAddresses: emails}
@@ -116,6 +149,21 @@ Algorithms: ` + strings.Join(keyAlgorithms, ", ") + `.`,
 				return usagef("--ip %q is not an IP address", s)
 			}
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		}
+
+		var csrs csrAPI
+		if sub.submit {
+			// Before a key is made: a certificate that would stay beside a
+			// new key, or a missing kubeconfig, fails now.
+			if p := filepath.Join(*outDir, certFile); !*force {
+				if _, err := os.Lstat(p); err == nil {
+					return fmt.Errorf("%s already exists; use --force to replace it, tls.key and csr.pem", p)
+				}
+			}
+			var err error
+			if csrs, err = c.csrClient(*sub.kube); err != nil {
+				return err
+			}
 		}
 
 		key, keyPEM, err := generateKey(*algorithm)
@@ -140,7 +188,22 @@ Algorithms: ` + strings.Join(keyAlgorithms, ", ") + `.`,
 		fmt.Fprintf(c.stdout, "Created %s key and CSR for %s\n  private key: %s (mode 0600)\n  request:     %s\n",
 			publicKeyName(csr.PublicKey, csr.RawSubjectPublicKeyInfo), describeNames(csr.Subject, csr.DNSNames, csr.URIs, csr.IPAddresses, csr.EmailAddresses),
 			filepath.Join(*outDir, keyFile), filepath.Join(*outDir, csrFile))
-		return nil
+		if !sub.submit {
+			return nil
+		}
+		// The certificate of the key just replaced is no longer this directory's.
+		if err := os.Remove(filepath.Join(*outDir, certFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		t := fetchTarget{outDir: *outDir, force: *force, kube: *sub.kube, key: csr.PublicKey, spki: csr.RawSubjectPublicKeyInfo, keySource: filepath.Join(*outDir, keyFile)}
+		if t.name, err = c.submit(cmd.Context(), csrs, sub, csr, csrPEM, *outDir); err != nil {
+			return err
+		}
+		if sub.wait == 0 {
+			fmt.Fprintf(c.stdout, "Not waiting (--wait 0): once it is issued, fetch the certificate with\n  %s\n", fetchCommand(t.name, t.outDir, t.kube))
+			return nil
+		}
+		return c.await(cmd.Context(), csrs, t, sub.wait)
 	}
 	return cmd
 }

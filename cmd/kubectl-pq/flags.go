@@ -23,10 +23,15 @@ func usagef(format string, args ...any) error {
 var errUsageShown = errors.New("usage shown")
 
 // noArgs refuses positional arguments as a usage error (cobra.NoArgs would
-// exit 1 and call the argument an unknown command).
-func noArgs(_ *cobra.Command, args []string) error {
+// exit 1 and call the argument an unknown command), suggesting a
+// subcommand the argument may be a misspelling of.
+func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return usagef("unexpected argument %q", args[0])
+		hint := ""
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			hint = fmt.Sprintf(" (did you mean %s?)", strings.Join(s, " or "))
+		}
+		return usagef("unexpected argument %q%s", args[0], hint)
 	}
 	return nil
 }

@@ -23,12 +23,13 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// cli is what a command may touch; tests build one to control stdin and the
-// clock.
+// cli is what a command may touch; tests build one to control stdin, the
+// clock and the cluster.
 type cli struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	now            func() time.Time
+	csrClient      csrClientFunc
 }
 
 // Exit codes: input the command could not use, and a command line it could
@@ -41,7 +42,7 @@ const (
 
 // run executes one command line and returns the process exit code.
 func run(args []string, stdout, stderr io.Writer) int {
-	c := &cli{stdin: os.Stdin, stdout: stdout, stderr: stderr, now: time.Now}
+	c := &cli{stdin: os.Stdin, stdout: stdout, stderr: stderr, now: time.Now, csrClient: newCSRClient}
 	return c.run(args)
 }
 
@@ -99,8 +100,9 @@ Installed on the PATH as kubectl-pq, it runs as 'kubectl pq'.`,
 	root.SetErr(c.stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
 	// Groups are runnable only to refuse a missing or unknown subcommand, so
-	// their usage shows the subcommand form alone.
-	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", "{{if not .HasAvailableSubCommands}}", 1))
+	// their usage shows the subcommand form alone. A group's Use is its bare
+	// name; csr, which also runs on its own, spells out its form.
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable (or (not .HasAvailableSubCommands) (ne .Use .Name))}}", 1))
 	root.SetHelpCommand(helpCommand())
 	root.AddCommand(c.caCommand(), c.csrCommand(), c.signCommand(), c.inspectCommand(), c.versionCommand())
 	return root

@@ -80,10 +80,11 @@ var ruleSteps = map[string]string{
 	"certificates.k8s.io/signers":                stepTrustAnchors,
 	"cert-manager.io/certificaterequests/status": stepIssued,
 	"events.k8s.io/events":                       stepEvent,
-	// The PodCertificateRequest cache is indexed too, so without list/watch the manager never
-	// leads; without the status update it leads and never answers a pod.
-	"certificates.k8s.io/podcertificaterequests":        stepLeader,
-	"certificates.k8s.io/podcertificaterequests/status": stepPodIssued,
+	// CertificateSigningRequests and PodCertificateRequests share their rules. The
+	// PodCertificateRequest cache is indexed too, so without list/watch the manager never leads;
+	// without the status update it leads and never answers a pod.
+	"certificates.k8s.io/certificatesigningrequests":        stepLeader,
+	"certificates.k8s.io/certificatesigningrequests/status": stepPodIssued,
 	// /metrics asks the API server who the scraper is and whether it may read /metrics.
 	"authentication.k8s.io/tokenreviews":        stepMetrics,
 	"authorization.k8s.io/subjectaccessreviews": stepMetrics,

@@ -26,6 +26,7 @@ const (
 	readmeOfflineCA    = `kubectl pq ca create --algorithm ML-DSA-65 --subject "CN=Mesh Root,O=Example" --duration 87600h --out-dir root`      // TestREADMECommands
 	readmeKubectlCompl = `printf '#!/bin/sh\nexec kubectl-pq __complete "$@"\n' > ~/bin/kubectl_complete-pq`                                   // TestREADMECommands
 	readmePods         = "kubectl get podcertificaterequests -A"                                                                               // TestPodIdentities
+	readmeCSR          = "kubectl pq csr --algorithm ML-DSA-65 --common-name api --dns api.team.svc"                                           // TestCertificateSigningRequests
 )
 
 // TestREADMECommands runs the README's commands as a reader would: the first issuer against the
@@ -33,7 +34,7 @@ const (
 func TestREADMECommands(t *testing.T) {
 	blocks := readmeBlocks(t)
 	for _, b := range blocks {
-		if n := countPrefixed(b, readmeMake, readmeInstall, readmeFirstIssuer, readmeApprover, readmeOfflineCA, readmeKubectlCompl, readmePods); n != 1 {
+		if n := countPrefixed(b, readmeMake, readmeInstall, readmeFirstIssuer, readmeApprover, readmeOfflineCA, readmeKubectlCompl, readmePods, readmeCSR); n != 1 {
 			t.Errorf("README block %q is run by %d tests: name it in readme_test.go and run it", firstLine(b), n)
 		}
 	}
