@@ -99,6 +99,7 @@ func wantFailed(t *testing.T, csr *certificatesv1.CertificateSigningRequest, rea
 	if f == nil || len(csr.Status.Certificate) > 0 {
 		t.Fatalf("CSR %s: %s, want Failed %s", csr.Name, dump(csr.Status), reason)
 	}
+	t.Logf("CSR %s: Failed, reason %s: %s", csr.Name, f.Reason, f.Message)
 	if f.Reason != reason {
 		t.Errorf("CSR %s failed with reason %s (%q), want %s", csr.Name, f.Reason, f.Message, reason)
 	}
@@ -182,7 +183,9 @@ func TestCertificateSigningRequests(t *testing.T) {
 			for _, alg := range []string{"ECDSA-P256", "Ed25519", "ML-DSA-44", "ML-DSA-65", "ML-DSA-87"} {
 				name := strings.ToLower(kind + "-" + alg)
 				key := newCSRKey(t, alg, "--dns", "api.team.svc")
-				csr := newCSR(name, signers[kind], key, 2*time.Hour)
+				// Key encipherment asked for: no ML-DSA, ECDSA or Ed25519 leaf may carry it.
+				csr := newCSR(name, signers[kind], key, 2*time.Hour, certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment,
+					certificatesv1.UsageServerAuth, certificatesv1.UsageClientAuth)
 				// The administrator holds every permission, `reference` on the PQIssuer too.
 				if _, err := admin.CertificatesV1().CertificateSigningRequests().Create(t.Context(), csr, metav1.CreateOptions{}); err != nil {
 					t.Fatalf("creating CSR %s: %v", name, err)
@@ -202,13 +205,16 @@ func TestCertificateSigningRequests(t *testing.T) {
 					t.Errorf("%s %s: lifetime %s, want expirationSeconds' 2h", kind, alg, life)
 				}
 				if want := x509.KeyUsageDigitalSignature; leaf.KeyUsage != want {
-					t.Errorf("%s %s: key usage %v, want digitalSignature only", kind, alg, leaf.KeyUsage)
+					t.Errorf("%s %s: key usage %v, want digitalSignature only (no encipherment)", kind, alg, leaf.KeyUsage)
+				}
+				if !slices.Equal(leaf.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}) {
+					t.Errorf("%s %s: extended key usage %v, want server and client auth", kind, alg, leaf.ExtKeyUsage)
 				}
 				if !slices.Equal(leaf.DNSNames, []string{"api.team.svc"}) || leaf.SignatureAlgorithm.String() != "ML-DSA-65" {
 					t.Errorf("%s %s: DNS %q signed with %s", kind, alg, leaf.DNSNames, leaf.SignatureAlgorithm)
 				}
-				if ev := eventsAbout(t, c, got); len(ev) != 1 || !strings.HasPrefix(ev[0], "Issued: ") {
-					t.Errorf("%s %s: events %q, want one Issued", kind, alg, ev)
+				if ev := eventsAbout(t, c, got); len(ev) != 1 || !strings.HasPrefix(ev[0], "Issued: ") || !strings.Contains(ev[0], "Removed key usage keyEncipherment") {
+					t.Errorf("%s %s: events %q, want one Issued saying key encipherment was removed", kind, alg, ev)
 				}
 				issued[kind+"/"+alg] = issuedSecretOf(t, got, key, rootPEM)
 			}
