@@ -79,6 +79,8 @@ func TestPrometheusRule(t *testing.T) {
 				{"PQIssuerCAExpiring", "warning", "pq_issuer_ca_expiry_seconds < 21 * 86400", "0s"},
 				{"PQIssuerCAExpiring", "critical", "pq_issuer_ca_expiry_seconds < 7 * 86400", "0s"},
 				{"PQIssuerSigningFailures", "warning", "[15m]", "0s"},
+				{"PQIssuerPodCertificatesDenied", "warning", "pq_issuer_podcertificaterequests_denied_total[15m]", "0s"},
+				{"PQIssuerCSRFailures", "warning", "pq_issuer_certificatesigningrequests_failed_total[15m]", "0s"},
 				{"PQIssuerNotReady", "warning", "pq_issuer_issuer_ready == 0", "10m"},
 			},
 		},
@@ -93,6 +95,8 @@ func TestPrometheusRule(t *testing.T) {
 				{"PQIssuerCAExpiring", "warning", "pq_issuer_ca_expiry_seconds < 21 * 86400", "0s"},
 				{"PQIssuerCAExpiring", "critical", "pq_issuer_ca_expiry_seconds < 7 * 86400", "0s"},
 				{"PQIssuerSigningFailures", "warning", "[15m]", "0s"},
+				{"PQIssuerPodCertificatesDenied", "warning", "pq_issuer_podcertificaterequests_denied_total[15m]", "0s"},
+				{"PQIssuerCSRFailures", "warning", "pq_issuer_certificatesigningrequests_failed_total[15m]", "0s"},
 				{"PQIssuerNotReady", "warning", "pq_issuer_issuer_ready == 0", "10m"},
 			},
 		},
@@ -106,6 +110,8 @@ func TestPrometheusRule(t *testing.T) {
 				{"PQIssuerCAExpiring", "warning", "pq_issuer_ca_expiry_seconds < 45 * 86400", "0s"},
 				{"PQIssuerCAExpiring", "critical", "pq_issuer_ca_expiry_seconds < 10 * 86400", "0s"},
 				{"PQIssuerSigningFailures", "critical", "offset 1h", "0s"},
+				{"PQIssuerPodCertificatesDenied", "critical", "pq_issuer_podcertificaterequests_denied_total offset 1h", "0s"},
+				{"PQIssuerCSRFailures", "critical", "pq_issuer_certificatesigningrequests_failed_total offset 1h", "0s"},
 				{"PQIssuerNotReady", "critical", "pq_issuer_issuer_ready == 0", "30m"},
 			},
 		},
@@ -225,6 +231,8 @@ func TestAlerts(t *testing.T) {
 	const (
 		expiry      = `pq_issuer_ca_expiry_seconds`
 		failed      = `pq_issuer_certificaterequests_failed_total`
+		podDenied   = `pq_issuer_podcertificaterequests_denied_total`
+		csrFailed   = `pq_issuer_certificatesigningrequests_failed_total`
 		ready       = `pq_issuer_issuer_ready`
 		clusterCA   = `{issuer_kind="PQClusterIssuer", namespace="pq-issuer", name="mesh-ca", algorithm="ML-DSA-87"}`
 		namespaceCA = `{issuer_kind="PQIssuer", namespace="apps", name="mesh", algorithm="ML-DSA-65"}`
@@ -295,6 +303,87 @@ func TestAlerts(t *testing.T) {
 				{at: 25 * time.Minute},
 				{at: 36 * time.Minute, want: []firing{
 					{`{issuer_kind="PQIssuer", reason="Failed"}`, []string{"1 CertificateRequests for PQIssuers ended with reason Failed"}},
+				}},
+			},
+		},
+		{
+			// Like the CertificateRequests' counters: born at the first denial, at 1; two replicas'
+			// series add up.
+			name: "pod certificates denied, new and growing counters, by kind and reason", alert: "PQIssuerPodCertificatesDenied", severity: "warning",
+			step: "1m",
+			load: `up{job="pq-issuer-metrics", pod="pq-issuer-a"} 1x60
+				up{job="pq-issuer-metrics", pod="pq-issuer-b"} 1x60
+				` + podDenied + `{job="pq-issuer-metrics", pod="pq-issuer-a", issuer_kind="PQClusterIssuer", reason="UnsupportedKeyType"} _x20 1x40
+				` + podDenied + `{job="pq-issuer-metrics", pod="pq-issuer-b", issuer_kind="PQClusterIssuer", reason="UnsupportedKeyType"} _x20 1x40
+				` + podDenied + `{job="pq-issuer-metrics", pod="pq-issuer-a", issuer_kind="PQIssuer", reason="InvalidUnverifiedUserAnnotations"} _x5 2x25 3x30
+				` + podDenied + `{job="pq-issuer-metrics", pod="pq-issuer-a", issuer_kind="PQIssuer", reason="PolicyViolation"} 4x60`,
+			evals: []eval{
+				// Denials from before Prometheus's first scrape do not count.
+				{at: 10 * time.Minute},
+				{at: 21 * time.Minute, want: []firing{
+					{`{issuer_kind="PQClusterIssuer", reason="UnsupportedKeyType"}`, []string{
+						"PodCertificateRequests for PQClusterIssuers were denied (UnsupportedKeyType) in the last 15m",
+						"2 PodCertificateRequests for PQClusterIssuers were denied with reason UnsupportedKeyType in the last 15m",
+						"kubectl get podcertificaterequests -A", "kubectl get events -A --field-selector involvedObject.kind=PodCertificateRequest",
+						"UnsupportedKeyType: the keyType", "InvalidUnverifiedUserAnnotations: ", "PolicyViolation: ",
+						"A denial is final for the pod", "recreate the pod"}},
+				}},
+				{at: 32 * time.Minute, want: []firing{
+					{`{issuer_kind="PQClusterIssuer", reason="UnsupportedKeyType"}`, nil},
+					{`{issuer_kind="PQIssuer", reason="InvalidUnverifiedUserAnnotations"}`, []string{"PodCertificateRequests for PQIssuers were denied (InvalidUnverifiedUserAnnotations) in the last 15m"}},
+				}},
+				{at: 50 * time.Minute},
+			},
+		},
+		{
+			name: "pod certificates denied after a restart", alert: "PQIssuerPodCertificatesDenied", severity: "warning",
+			step: "1m",
+			load: `up{job="pq-issuer-metrics", pod="pq-issuer-a"} 1x30
+				up{job="pq-issuer-metrics", pod="pq-issuer-b"} _x30 1x30
+				` + podDenied + `{job="pq-issuer-metrics", pod="pq-issuer-a", issuer_kind="PQIssuer", reason="PolicyViolation"} 3x30
+				` + podDenied + `{job="pq-issuer-metrics", pod="pq-issuer-b", issuer_kind="PQIssuer", reason="PolicyViolation"} _x35 1x25`,
+			evals: []eval{
+				{at: 25 * time.Minute},
+				{at: 36 * time.Minute, want: []firing{
+					{`{issuer_kind="PQIssuer", reason="PolicyViolation"}`, []string{"1 PodCertificateRequests for PQIssuers were denied with reason PolicyViolation"}},
+				}},
+			},
+		},
+		{
+			name: "CSR failures, new and growing counters, by kind and reason", alert: "PQIssuerCSRFailures", severity: "warning",
+			step: "1m",
+			load: `up{job="pq-issuer-metrics", pod="pq-issuer-a"} 1x60
+				` + csrFailed + `{job="pq-issuer-metrics", pod="pq-issuer-a", issuer_kind="PQIssuer", reason="DeniedReference"} _x20 1x40
+				` + csrFailed + `{job="pq-issuer-metrics", pod="pq-issuer-a", issuer_kind="PQClusterIssuer", reason="PolicyViolation"} _x5 1x25 2x30
+				` + csrFailed + `{job="pq-issuer-metrics", pod="pq-issuer-a", issuer_kind="PQClusterIssuer", reason="SigningFailed"} 2x60`,
+			evals: []eval{
+				// Failures from before Prometheus's first scrape do not count.
+				{at: 10 * time.Minute},
+				{at: 21 * time.Minute, want: []firing{
+					{`{issuer_kind="PQIssuer", reason="DeniedReference"}`, []string{
+						"Kubernetes CertificateSigningRequests for PQIssuers ended Failed (DeniedReference) in the last 15m",
+						"1 Kubernetes CertificateSigningRequests for PQIssuers ended Failed with reason DeniedReference in the last 15m",
+						"kubectl get csr", "kubectl describe csr NAME", "grant the Role the message quotes",
+						"PolicyViolation: ", "SigningFailed: ", "create a new CertificateSigningRequest"}},
+				}},
+				{at: 32 * time.Minute, want: []firing{
+					{`{issuer_kind="PQIssuer", reason="DeniedReference"}`, nil},
+					{`{issuer_kind="PQClusterIssuer", reason="PolicyViolation"}`, []string{"CertificateSigningRequests for PQClusterIssuers ended Failed (PolicyViolation) in the last 15m"}},
+				}},
+				{at: 50 * time.Minute},
+			},
+		},
+		{
+			name: "CSR failures after a restart", alert: "PQIssuerCSRFailures", severity: "warning",
+			step: "1m",
+			load: `up{job="pq-issuer-metrics", pod="pq-issuer-a"} 1x30
+				up{job="pq-issuer-metrics", pod="pq-issuer-b"} _x30 1x30
+				` + csrFailed + `{job="pq-issuer-metrics", pod="pq-issuer-a", issuer_kind="PQClusterIssuer", reason="SigningFailed"} 2x30
+				` + csrFailed + `{job="pq-issuer-metrics", pod="pq-issuer-b", issuer_kind="PQClusterIssuer", reason="SigningFailed"} _x35 1x25`,
+			evals: []eval{
+				{at: 25 * time.Minute},
+				{at: 36 * time.Minute, want: []firing{
+					{`{issuer_kind="PQClusterIssuer", reason="SigningFailed"}`, []string{"1 Kubernetes CertificateSigningRequests for PQClusterIssuers ended Failed with reason SigningFailed"}},
 				}},
 			},
 		},
