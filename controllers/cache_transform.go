@@ -89,6 +89,34 @@ func slimCertificateSigningRequest(obj any) (any, error) {
 	return slim, nil
 }
 
+// slimPodCertificateRequest keeps, of a PodCertificateRequest for another signer or an answered one
+// of ours, its name, namespace, signer name and condition types, statuses and reasons (what the
+// signer-name index, the issuer watch and pcrIsFinished read): every pod of the cluster that mounts
+// a podCertificate volume has requests, with a stub CSR and, once issued, a chain of up to 100 KiB.
+// An unanswered request for pq-issuer's signers stays whole: it is what gets signed.
+func slimPodCertificateRequest(obj any) (any, error) {
+	pcr, ok := obj.(*certificatesv1.PodCertificateRequest)
+	if !ok {
+		return obj, nil
+	}
+	pcr.ManagedFields = nil
+	if _, _, ours := issuerOfSigner(pcr.Spec.SignerName); ours && !pcrIsFinished(pcr) {
+		return pcr, nil
+	}
+	slim := &certificatesv1.PodCertificateRequest{
+		TypeMeta:   pcr.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Namespace: pcr.Namespace, Name: pcr.Name, UID: pcr.UID, ResourceVersion: pcr.ResourceVersion},
+		Spec:       certificatesv1.PodCertificateRequestSpec{SignerName: intern(pcr.Spec.SignerName)},
+	}
+	if len(pcr.Status.Conditions) > 0 {
+		slim.Status.Conditions = make([]metav1.Condition, len(pcr.Status.Conditions))
+		for i, c := range pcr.Status.Conditions {
+			slim.Status.Conditions[i] = metav1.Condition{Type: intern(c.Type), Status: metav1.ConditionStatus(intern(string(c.Status))), Reason: intern(c.Reason)}
+		}
+	}
+	return slim, nil
+}
+
 // slimmedCertificate stands for the certificate of a slimmed CertificateSigningRequest.
 const slimmedCertificate = "slimmed by pq-issuer's cache"
 

@@ -12,6 +12,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 
 	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
+	"github.com/pq-issuer/pq-issuer/internal/testkeys"
 )
 
 func TestSlimCertificateRequest(t *testing.T) {
@@ -223,5 +224,50 @@ func TestSlimSecretMetadata(t *testing.T) {
 	tombstone := toolscache.DeletedFinalStateUnknown{Key: "demo/mesh-ca"}
 	if got, err := slimSecretMetadata(tombstone); err != nil || got != tombstone {
 		t.Errorf("got %v, %v; want the tombstone unchanged", got, err)
+	}
+}
+
+func TestSlimPodCertificateRequest(t *testing.T) {
+	key := testkeys.New(t, "ECDSA-P256")
+	issued := func(p *certificatesv1.PodCertificateRequest) {
+		p.Status.Conditions = []metav1.Condition{{Type: "Issued", Status: metav1.ConditionTrue, Reason: "Issued", Message: "Issued by ..."}}
+		p.Status.CertificateChain = "CHAIN PEM"
+	}
+	for _, tc := range []struct {
+		name         string
+		pcr          *certificatesv1.PodCertificateRequest
+		wantKept     bool // the stub CSR kept
+		wantFinished bool // pcrIsFinished on the cached copy
+	}{
+		{name: "unanswered request for a PQClusterIssuer is kept whole", pcr: newPCR(t, testNamespace, clusterSigner, key), wantKept: true},
+		{name: "unanswered request for a PQIssuer is kept whole", pcr: newPCR(t, testNamespace, demoSigner, key), wantKept: true},
+		{name: "issued request of ours is slimmed and still reads as answered", pcr: newPCR(t, testNamespace, clusterSigner, key, issued), wantFinished: true},
+		{name: "another signer's request is slimmed", pcr: newPCR(t, testNamespace, "example.com/mesh", key)},
+		{name: "another signer's issued request is slimmed", pcr: newPCR(t, testNamespace, "example.com/mesh", key, issued), wantFinished: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.pcr.UID, tc.pcr.ResourceVersion, tc.pcr.ManagedFields = "uid-1", "42", []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}
+			before := tc.pcr.DeepCopy()
+			got, err := slimPodCertificateRequest(tc.pcr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pcr := got.(*certificatesv1.PodCertificateRequest)
+			if pcr.ManagedFields != nil {
+				t.Error("managed fields kept")
+			}
+			if kept := pcr.Spec.StubPKCS10Request != nil; kept != tc.wantKept {
+				t.Errorf("stub CSR kept = %v, want %v", kept, tc.wantKept)
+			}
+			if got := pcrIsFinished(pcr); got != tc.wantFinished {
+				t.Errorf("pcrIsFinished = %v on the cached copy, want %v", got, tc.wantFinished)
+			}
+			if pcr.Spec.SignerName != before.Spec.SignerName || pcr.Namespace != before.Namespace || pcr.Name != before.Name || pcr.ResourceVersion != before.ResourceVersion {
+				t.Errorf("lost what the index and the watch read: %+v", pcr.ObjectMeta)
+			}
+			if !tc.wantKept && (pcr.Status.CertificateChain != "" || pcr.Spec.PodName != "") {
+				t.Errorf("a slimmed request kept its chain or pod: %+v", pcr)
+			}
+		})
 	}
 }

@@ -60,8 +60,8 @@ func NewManager(ctx context.Context, cfg *rest.Config, opts ManagerOptions) (ctr
 	if err != nil {
 		return nil, err
 	}
-	// Managed fields are never read; requests (CertificateRequests and CertificateSigningRequests)
-	// and Secrets are slimmed to what is (cache_transform.go), only CA Secrets are watched
+	// Managed fields are never read; requests (CertificateRequests, CertificateSigningRequests and
+	// PodCertificateRequests) and Secrets are slimmed to what is (cache_transform.go), only CA Secrets are watched
 	// (secretCache), only our issuers' requests where the CRD allows it (request_selector.go), and
 	// only the ConfigMaps and ClusterTrustBundles we publish.
 	probe, err := client.New(cfg, client.Options{Scheme: scheme})
@@ -87,6 +87,12 @@ func NewManager(ctx context.Context, cfg *rest.Config, opts ManagerOptions) (ctr
 		},
 	}
 	maps.Copy(cacheOpts.ByObject, trustAnchorCaches(opts.Options))
+	if opts.podCertificateRequests, err = certificatesV1Served(probe.RESTMapper(), "PodCertificateRequest"); err != nil {
+		return nil, fmt.Errorf("asking the API server whether it serves PodCertificateRequests: %w", err)
+	}
+	if opts.podCertificateRequests {
+		cacheOpts.ByObject[&certificatesv1.PodCertificateRequest{}] = cache.ByObject{Transform: slimPodCertificateRequest}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Cache:                         cacheOpts,

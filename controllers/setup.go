@@ -43,6 +43,9 @@ type Options struct {
 	// clusterTrustBundles is set by NewManager, which caches ClusterTrustBundles only where the API
 	// server serves them: issuers publish their trust anchors in ClusterTrustBundles too.
 	clusterTrustBundles bool
+	// podCertificateRequests is set by NewManager, which caches PodCertificateRequests only where
+	// the API server serves them: pq-issuer then signs pod certificates.
+	podCertificateRequests bool
 }
 
 // pendingRecheck is how soon a request waiting for its issuer is looked at again, besides when the
@@ -140,11 +143,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error
 // requests only, and says so.
 func setupPodCertificates(ctx context.Context, mgr ctrl.Manager, opts Options, cas *CASource) error {
 	log := ctrl.LoggerFrom(ctx).WithName("setup")
-	served, err := certificatesV1Served(mgr.GetRESTMapper(), "PodCertificateRequest")
-	if err != nil {
-		return fmt.Errorf("asking the API server whether it serves PodCertificateRequests: %w", err)
-	}
-	if !served {
+	if !opts.podCertificateRequests {
 		log.Info("Not signing pod certificates: the API server does not serve certificates.k8s.io/v1 PodCertificateRequests (Kubernetes 1.37 and later do)")
 		return nil
 	}
