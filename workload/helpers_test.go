@@ -47,9 +47,10 @@ type credential struct {
 // bundle is the podCertificate credential bundle: the PKCS#8 key, then the chain.
 func (c credential) bundle() []byte { return append(append([]byte{}, c.keyPEM...), c.chainPEM...) }
 
-// issue signs a pod identity (namespace shop, service account sa) for a new key of kind, as
-// pq-issuer signs a PodCertificateRequest.
-func (tc *testCA) issue(t testing.TB, kind, sa string) credential {
+// issue signs a pod identity (namespace shop, service account sa, and dnsNames as the
+// pq-issuer.dev/dns-names annotation adds them) for a new key of kind, as pq-issuer signs a
+// PodCertificateRequest.
+func (tc *testCA) issue(t testing.TB, kind, sa string, dnsNames ...string) credential {
 	t.Helper()
 	key := testkeys.New(t, kind)
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
@@ -60,7 +61,8 @@ func (tc *testCA) issue(t testing.TB, kind, sa string) credential {
 	if err != nil {
 		t.Fatal(err)
 	}
-	issued, err := tc.ca.Issue(signer.LeafRequest{CSR: csr, Namespace: "shop", Duration: 2 * time.Hour, Workload: &signer.Workload{ServiceAccount: sa}}, signer.Policy{}, time.Now())
+	issued, err := tc.ca.Issue(signer.LeafRequest{CSR: csr, Namespace: "shop", Duration: 2 * time.Hour, Workload: &signer.Workload{ServiceAccount: sa, DNSNames: dnsNames}},
+		signer.Policy{WorkloadDNSNames: []string{"*.{namespace}.svc"}}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
