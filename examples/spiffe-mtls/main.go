@@ -12,10 +12,12 @@ import (
 	"crypto/tls"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr/funcr"
@@ -26,52 +28,58 @@ import (
 )
 
 func main() {
-	dir := flag.String("dir", "/var/run/identity", "the mounted identity volume")
-	bundle := flag.String("credential-bundle", "credentialbundle.pem", "the podCertificate credentialBundlePath in -dir; empty: a cert-manager Secret (tls.crt, tls.key, ca.crt)")
-	trust := flag.String("trust-bundle", "trust-bundle.pem", "the clusterTrustBundle path in -dir")
-	listen := flag.String("listen", "", "serve mutual TLS on this address")
-	dial := flag.String("dial", "", "connect to this address with mutual TLS, print the reply and exit")
-	peer := flag.String("peer", "", "the SPIFFE ID the peer must have")
-	flag.Parse()
-	if err := run(*dir, *bundle, *trust, *listen, *dial, *peer); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "spiffe-mtls:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir, bundle, trust, listen, dial, peer string) error {
-	peerID, err := spiffeid.FromString(peer)
+// run is the agent: what it saw of each peer goes to stdout, its log (the Source's, and the
+// listening address) to stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("spiffe-mtls", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "/var/run/identity", "the mounted identity volume")
+	bundle := fs.String("credential-bundle", "credentialbundle.pem", "the podCertificate credentialBundlePath in -dir; empty: a cert-manager Secret (tls.crt, tls.key, ca.crt)")
+	trust := fs.String("trust-bundle", "trust-bundle.pem", "the clusterTrustBundle path in -dir")
+	listen := fs.String("listen", "", "serve mutual TLS on this address")
+	dial := fs.String("dial", "", "connect to this address with mutual TLS, print the reply and exit")
+	peer := fs.String("peer", "", "the SPIFFE ID the peer must have")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	peerID, err := spiffeid.FromString(*peer)
 	if err != nil {
-		return fmt.Errorf("-peer %q: %w", peer, err)
+		return fmt.Errorf("-peer %q: %w", *peer, err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	files := workload.Secret(dir)
-	if bundle != "" {
-		files = workload.PodCertificate(filepath.Join(dir, bundle), filepath.Join(dir, trust))
+	if (*listen == "") == (*dial == "") {
+		return fmt.Errorf("give one of -listen and -dial")
 	}
-	log := funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, args) }, funcr.Options{})
+	files := workload.Secret(*dir)
+	if *bundle != "" {
+		files = workload.PodCertificate(filepath.Join(*dir, *bundle), filepath.Join(*dir, *trust))
+	}
+	log := funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, args) }, funcr.Options{})
 	src, err := workload.Open(ctx, files, workload.Options{Log: log})
 	if err != nil {
 		return err
 	}
-	switch {
-	case listen != "" && dial == "":
-		return serve(ctx, listen, tlsconfig.MTLSServerConfig(src, src, tlsconfig.AuthorizeID(peerID)))
-	case dial != "" && listen == "":
-		return call(dial, tlsconfig.MTLSClientConfig(src, src, tlsconfig.AuthorizeID(peerID)))
+	if *listen != "" {
+		return serve(ctx, *listen, tlsconfig.MTLSServerConfig(src, src, tlsconfig.AuthorizeID(peerID)), stdout, stderr)
 	}
-	return fmt.Errorf("give one of -listen and -dial")
+	return call(*dial, tlsconfig.MTLSClientConfig(src, src, tlsconfig.AuthorizeID(peerID)), stdout)
 }
 
 // serve answers each client with its SPIFFE ID until ctx ends.
-func serve(ctx context.Context, addr string, cfg *tls.Config) error {
+func serve(ctx context.Context, addr string, cfg *tls.Config, stdout, stderr io.Writer) error {
 	ln, err := tls.Listen("tcp", addr, cfg)
 	if err != nil {
 		return err
 	}
 	go func() { <-ctx.Done(); ln.Close() }()
-	fmt.Fprintf(os.Stderr, "listening on %s\n", ln.Addr())
+	fmt.Fprintf(stderr, "listening on %s\n", ln.Addr())
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -82,27 +90,35 @@ func serve(ctx context.Context, addr string, cfg *tls.Config) error {
 			tc := c.(*tls.Conn)
 			_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
 			if err := tc.Handshake(); err != nil {
-				fmt.Fprintf(os.Stderr, "handshake with %s refused: %v\n", c.RemoteAddr(), err)
+				fmt.Fprintf(stdout, "refused %s: %v\n", c.RemoteAddr(), err)
 				return
 			}
-			id := tc.ConnectionState().PeerCertificates[0].URIs[0]
-			fmt.Fprintf(tc, "hello %s, over %s\n", id, tls.VersionName(tc.ConnectionState().Version))
+			state := tc.ConnectionState()
+			fmt.Fprintf(stdout, "accepted %s\n", describe(state))
+			fmt.Fprintf(tc, "hello %s, over %s\n", state.PeerCertificates[0].URIs[0], tls.VersionName(state.Version))
 		}()
 	}
 }
 
 // call dials addr and prints the server's reply.
-func call(addr string, cfg *tls.Config) error {
+func call(addr string, cfg *tls.Config, stdout io.Writer) error {
 	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", addr, cfg)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	reply, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil {
 		return err
 	}
-	leaf := c.ConnectionState().PeerCertificates[0]
-	fmt.Printf("server %s (certificate signed with %s) says: %s", leaf.URIs[0], leaf.SignatureAlgorithm, reply)
+	fmt.Fprintf(stdout, "connected to %s; it says: %s", describe(c.ConnectionState()), reply)
 	return nil
+}
+
+// describe names the authorized peer as go-spiffe verified it: SPIFFE ID, leaf key, and the
+// algorithm its CA signed with.
+func describe(state tls.ConnectionState) string {
+	leaf := state.PeerCertificates[0]
+	return fmt.Sprintf("%s (%s key, certificate signed with %s, %s)", leaf.URIs[0], leaf.PublicKeyAlgorithm, leaf.SignatureAlgorithm, tls.VersionName(state.Version))
 }
