@@ -41,8 +41,9 @@ help: ## Show this help
 ##@ Getting started
 
 .PHONY: demo
-demo: build node tools kubelet-podcerts ## pq-issuer on a local control plane: ML-DSA CA -> PQClusterIssuer -> Certificates, Gateway, pod identities -> mTLS
+demo: build node tools kubelet-podcerts ## pq-issuer on a local control plane: ML-DSA CA -> PQClusterIssuer -> Certificates, Gateway, pod identities -> OpenSSL and Go mTLS
 	cd e2e && go build -o $(BIN)/localcluster ./cmd/localcluster
+	go build -o $(BIN)/spiffe-mtls ./examples/spiffe-mtls
 	PQ_NODE=$(NODE) hack/demo.sh
 
 .PHONY: demo-offline

@@ -5,19 +5,24 @@
 # listener certificate through it; Node 26 / OpenSSL 3.5 verifies the chains and completes a
 # mutual-TLS handshake with the issued Secrets. Then two pods get SPIFFE identities through
 # podCertificate volumes, written by a node that runs the kubelet's own podcertificate manager, and
-# OpenSSL completes mutual TLS between them, checking each peer's SPIFFE ID. Everything is removed
-# at the end.
+# OpenSSL completes mutual TLS between them, checking each peer's SPIFFE ID; so does the Go agent
+# examples/spiffe-mtls (go-spiffe over the workload package), which also refuses a wrong peer.
+# Everything is removed at the end.
 set -euo pipefail
 root_dir=$(cd "$(dirname "$0")/.." && pwd)
 bin=$root_dir/bin
 node=${PQ_NODE:?PQ_NODE must name the Node 26 binary (make node)}
 work=$(mktemp -d)
 cluster_pid=
+agent_pid=
 cleanup() {
   local rc=$?
   if [ "$rc" -ne 0 ] && [ -s "$work/cluster.log" ]; then
     echo "DEMO FAILED (exit $rc); the last lines of the control plane's log:"
     tail -40 "$work/cluster.log"
+  fi
+  if [ -n "$agent_pid" ] && kill -0 "$agent_pid" 2>/dev/null; then
+    kill "$agent_pid" && wait "$agent_pid" || true
   fi
   if [ -n "$cluster_pid" ] && kill -0 "$cluster_pid" 2>/dev/null; then
     kill -INT "$cluster_pid" && wait "$cluster_pid" || true
@@ -122,7 +127,29 @@ JSON
 "$node" "$root_dir/interop/testdata/batch.mjs" "$work/pods.json" >"$work/pods-results.json"
 "$node" "$root_dir/hack/demo-check.mjs" "$work/pods.json" "$work/pods-results.json"
 
+step "Go 1.27 (go-spiffe over pq-issuer's workload package): examples/spiffe-mtls serves on api's volume, dials from backend's"
+api_id=spiffe://cluster.local/ns/shop/sa/api
+backend_id=spiffe://cluster.local/ns/shop/sa/backend
+printf '$ spiffe-mtls -dir %s -listen 127.0.0.1:0 -peer %s &\n' "$(volume api)" "$backend_id" | sed "s|$work|\$DEMO|g"
+"$bin/spiffe-mtls" -dir "$(volume api)" -listen 127.0.0.1:0 -peer "$backend_id" >"$work/agent.out" 2>"$work/agent.log" &
+agent_pid=$!
+for _ in $(seq 1 40); do grep -qs '^listening on ' "$work/agent.log" && break; sleep 0.25; done
+addr=$(sed -n 's/^listening on //p' "$work/agent.log")
+[ -n "$addr" ] || { cat "$work/agent.log"; echo "DEMO FAILED: spiffe-mtls did not start listening"; exit 1; }
+run "$bin/spiffe-mtls" -dir "$(volume backend)" -dial "$addr" -peer "$api_id"
+echo "# A client that expects another service account refuses api:"
+if run "$bin/spiffe-mtls" -dir "$(volume backend)" -dial "$addr" -peer spiffe://cluster.local/ns/shop/sa/payments; then
+  echo "DEMO FAILED: spiffe-mtls accepted api as spiffe://cluster.local/ns/shop/sa/payments"; exit 1
+fi
+for _ in $(seq 1 40); do [ "$(wc -l <"$work/agent.out")" -ge 2 ] && break; sleep 0.25; done
+kill "$agent_pid"; wait "$agent_pid" || true; agent_pid=
+echo "# What the server on api's volume loaded and saw:"
+grep '"Loaded' "$work/agent.log"
+cat "$work/agent.out"
+grep -q "^accepted $backend_id " "$work/agent.out" && grep -q '^refused .*bad certificate' "$work/agent.out" ||
+  { echo "DEMO FAILED: the server did not accept backend once and see the wrong-peer client refuse it"; exit 1; }
+
 step "Stop the local control plane"
 kill -INT "$cluster_pid"; wait "$cluster_pid" || true; cluster_pid=
 echo
-echo "Demo passed in $(( $(date +%s) - started ))s: cert-manager Certificates and pod identities signed by an ML-DSA-65 CA through pq-issuer, verified and used by OpenSSL 3.5."
+echo "Demo passed in $(( $(date +%s) - started ))s: cert-manager Certificates and pod identities signed by an ML-DSA-65 CA through pq-issuer, verified and used by OpenSSL 3.5 and by Go 1.27 with go-spiffe."
