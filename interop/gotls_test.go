@@ -56,14 +56,14 @@ func TestGoMTLS(t *testing.T) {
 func TestNodeClientGoServer(t *testing.T) {
 	hs := hierarchies(t)
 	dir := t.TempDir()
-	var cases []nodeCase
+	var cases []NodeCase
 	goResults := map[string]<-chan goServerResult{}
 	add := func(name string, server, client credential, trustPEM []byte) {
 		cfg := serverConfig(server, nil)
 		cfg.ClientAuth = tls.NoClientCert
 		addr, result := goServer(t, cfg)
 		goResults[name] = result
-		cases = append(cases, nodeCase{
+		cases = append(cases, NodeCase{
 			Name: name, Op: "connect", Port: port(t, addr), Servername: serverName, Message: hello,
 			Client: ptr(client.files(t, dir, fileName(name), trustPEM)),
 		})
@@ -75,7 +75,7 @@ func TestNodeClientGoServer(t *testing.T) {
 		}
 		add(h.level.name+"/server-from-other-CA", h.impostor.server, h.leaves["ML-DSA-65"].client, h.caPEM)
 	}
-	results := runBatch(t, cases)
+	results := RunBatch(t, cases)
 
 	for _, h := range hs {
 		t.Run(h.level.name, func(t *testing.T) {
@@ -123,14 +123,14 @@ func TestGoOpenSSLMutualTLSGap(t *testing.T) {
 	dir := t.TempDir()
 
 	// Go clients against Node servers.
-	servers := map[string]nodeCreds{}
+	servers := map[string]NodeCreds{}
 	for _, h := range hs {
 		for _, kind := range kinds {
 			name := h.level.name + "/" + kind
 			servers[name] = h.leaves[kind].server.files(t, dir, fileName(name)+"_server", h.caPEM)
 		}
 	}
-	ports, stop := nodeServers(t, servers)
+	ports, stop := StartServers(t, servers)
 	goClientErrs := map[string]error{}
 	for _, h := range hs {
 		for _, kind := range kinds {
@@ -141,7 +141,7 @@ func TestGoOpenSSLMutualTLSGap(t *testing.T) {
 	nodeServerErrs := stop()
 
 	// Node clients against Go servers.
-	var cases []nodeCase
+	var cases []NodeCase
 	goResults := map[string]<-chan goServerResult{}
 	for _, h := range hs {
 		for _, kind := range kinds {
@@ -149,13 +149,13 @@ func TestGoOpenSSLMutualTLSGap(t *testing.T) {
 			p := h.leaves[kind]
 			addr, result := goServer(t, serverConfig(p.server, h.pool))
 			goResults[name] = result
-			cases = append(cases, nodeCase{
+			cases = append(cases, NodeCase{
 				Name: name, Op: "connect", Port: port(t, addr), Servername: serverName, Message: hello,
 				Client: ptr(p.client.files(t, dir, fileName(name)+"_client", h.caPEM)),
 			})
 		}
 	}
-	results := runBatch(t, cases)
+	results := RunBatch(t, cases)
 
 	for _, h := range hs {
 		t.Run(h.level.name, func(t *testing.T) {

@@ -2,8 +2,6 @@ package interop
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -14,13 +12,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -30,226 +26,7 @@ import (
 	"github.com/pq-issuer/pq-issuer/signer"
 )
 
-// nodeTimeout bounds every Node process; the whole batch of a test takes a
-// few seconds.
-const nodeTimeout = 60 * time.Second
-
-// installTimeout covers npm downloading the Node package (tens of MB).
-const installTimeout = 5 * time.Minute
-
 const hello = "hello"
-
-type nodeInfo struct{ path, openssl string }
-
-// node installs Node at most once per test binary.
-var node = sync.OnceValues(func() (nodeInfo, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
-	defer cancel()
-	path, openssl, err := Node(ctx)
-	return nodeInfo{path, openssl}, err
-})
-
-func nodeBinary(t *testing.T) string {
-	t.Helper()
-	n, err := node()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n.path
-}
-
-// nodeCreds are one TLS endpoint's files: its chain, key, and the CA it
-// trusts for its peer.
-type nodeCreds struct {
-	Chain string `json:"chain"`
-	Key   string `json:"key"`
-	CA    string `json:"ca"`
-}
-
-// nodeCase is one entry of a batch.mjs manifest; Op selects which fields
-// matter (see the ops in testdata/batch.mjs).
-type nodeCase struct {
-	Name       string     `json:"name"`
-	Op         string     `json:"op"`
-	Chain      string     `json:"chain,omitempty"`
-	CA         string     `json:"ca,omitempty"`
-	Server     *nodeCreds `json:"server,omitempty"`
-	Client     *nodeCreds `json:"client,omitempty"`
-	Servername string     `json:"servername,omitempty"`
-	Message    string     `json:"message,omitempty"`
-	Port       int        `json:"port,omitempty"`
-	Type       string     `json:"type,omitempty"`
-	Key        string     `json:"key,omitempty"`
-	Pub        string     `json:"pub,omitempty"`
-	Cert       string     `json:"cert,omitempty"`
-	Data       []byte     `json:"data,omitempty"`
-	Signature  []byte     `json:"signature,omitempty"`
-}
-
-type nodeError struct {
-	Message string `json:"message"`
-	Code    string `json:"code"`
-	// AuthorizationError is a Node server's verdict on the client chain.
-	AuthorizationError string `json:"authorizationError"`
-}
-
-func (e *nodeError) String() string {
-	if e == nil {
-		return "no error"
-	}
-	return fmt.Sprintf("%s (code %q, authorizationError %q)", e.Message, e.Code, e.AuthorizationError)
-}
-
-// nodeResult is the union of what the batch.mjs ops report.
-type nodeResult struct {
-	Error *nodeError `json:"error"`
-	// verify
-	KeyType   string `json:"keyType"`
-	CAKeyType string `json:"caKeyType"`
-	Links     []struct {
-		Subject     string `json:"subject"`
-		CheckIssued bool   `json:"checkIssued"`
-		Verify      bool   `json:"verify"`
-	} `json:"links"`
-	// mtls, connect
-	Authorized   bool        `json:"authorized"`
-	Protocol     string      `json:"protocol"`
-	PeerCN       string      `json:"peerCN"`
-	Reply        string      `json:"reply"`
-	ServerErrors []nodeError `json:"serverErrors"`
-	// sign, verifySignature
-	Signature []byte `json:"signature"`
-	SPKI      []byte `json:"spki"`
-	OK        bool   `json:"ok"`
-}
-
-func (r nodeResult) String() string {
-	b, _ := json.Marshal(r)
-	return string(b)
-}
-
-// runBatch runs all cases in one Node process and returns the results by
-// case name.
-func runBatch(t *testing.T, cases []nodeCase) map[string]nodeResult {
-	t.Helper()
-	manifest := writeJSON(t, map[string]any{"cases": cases})
-	ctx, cancel := context.WithTimeout(context.Background(), nodeTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, nodeBinary(t), script(t, "batch.mjs"), manifest)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("node batch.mjs: %v\nstderr:\n%s", err, stderr.String())
-	}
-	var out struct {
-		Results map[string]nodeResult `json:"results"`
-	}
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		t.Fatalf("node batch.mjs printed %q: %v\nstderr:\n%s", stdout.String(), err, stderr.String())
-	}
-	for _, c := range cases {
-		if _, ok := out.Results[c.Name]; !ok {
-			t.Fatalf("node batch.mjs reported nothing for case %q\nstderr:\n%s", c.Name, stderr.String())
-		}
-	}
-	return out.Results
-}
-
-// nodeServers runs serve.mjs: one Node mTLS server per entry, listening
-// until stop is called. stop returns the handshakes each server rejected.
-func nodeServers(t *testing.T, servers map[string]nodeCreds) (ports map[string]int, stop func() map[string][]nodeError) {
-	t.Helper()
-	type entry struct {
-		Name string `json:"name"`
-		nodeCreds
-	}
-	var list []entry
-	for name, c := range servers {
-		list = append(list, entry{name, c})
-	}
-	manifest := writeJSON(t, map[string]any{"servers": list})
-	ctx, cancel := context.WithTimeout(context.Background(), nodeTimeout)
-	cmd := exec.CommandContext(ctx, nodeBinary(t), script(t, "serve.mjs"), manifest)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdoutPipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	// Whatever happens in the test, the servers die with it.
-	t.Cleanup(func() {
-		if !stopped {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-		cancel()
-	})
-	stdout := bufio.NewReader(stdoutPipe)
-	var started struct {
-		Ports map[string]int `json:"ports"`
-	}
-	line, err := stdout.ReadBytes('\n')
-	if err == nil {
-		err = json.Unmarshal(line, &started)
-	}
-	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait() // stderr is complete only once the process is gone
-		stopped = true
-		t.Fatalf("node serve.mjs did not report its ports (%v): %q\nstderr:\n%s", err, line, stderr.String())
-	}
-	return started.Ports, func() map[string][]nodeError {
-		t.Helper()
-		stdin.Close() // serve.mjs reports and exits when stdin ends
-		var finished struct {
-			Errors map[string][]nodeError `json:"errors"`
-		}
-		line, err := stdout.ReadBytes('\n')
-		if err == nil {
-			err = json.Unmarshal(line, &finished)
-		}
-		waitErr := cmd.Wait()
-		stopped = true
-		if err != nil || waitErr != nil {
-			t.Fatalf("node serve.mjs: %v, %v: %q\nstderr:\n%s", err, waitErr, line, stderr.String())
-		}
-		return finished.Errors
-	}
-}
-
-// script returns the absolute path of a testdata script. Stat-ing it and
-// lib.mjs, which it imports, tells go test's cache that results depend on
-// them, as it cannot see what Node reads.
-func script(t *testing.T, name string) string {
-	t.Helper()
-	for _, f := range []string{"lib.mjs", name} {
-		if _, err := os.Stat(filepath.Join("testdata", f)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p, err := filepath.Abs(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func writeJSON(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return writeFile(t, t.TempDir(), "manifest.json", b)
-}
 
 // fileName turns a case name into a file name.
 func fileName(name string) string { return strings.ReplaceAll(name, "/", "_") }
@@ -423,9 +200,9 @@ func issue(ca *signer.CA, kind leafKind, cn string, server bool, now time.Time) 
 }
 
 // files writes c's chain and key and the CA the holder trusts for its peer.
-func (c credential) files(t *testing.T, dir, name string, trustPEM []byte) nodeCreds {
+func (c credential) files(t *testing.T, dir, name string, trustPEM []byte) NodeCreds {
 	t.Helper()
-	return nodeCreds{
+	return NodeCreds{
 		Chain: writeFile(t, dir, name+".crt", c.chainPEM),
 		Key:   writeFile(t, dir, name+".key", c.keyPEM),
 		CA:    writeFile(t, dir, name+".ca.crt", trustPEM),

@@ -60,9 +60,9 @@ func tamper(t *testing.T, chainPEM []byte) []byte {
 func TestNodeVerifiesChains(t *testing.T) {
 	hs := hierarchies(t)
 	dir := t.TempDir()
-	var cases []nodeCase
+	var cases []NodeCase
 	add := func(name, ca string, chainPEM []byte) {
-		cases = append(cases, nodeCase{Name: name, Op: "verify", CA: ca, Chain: writeFile(t, dir, fileName(name)+".crt", chainPEM)})
+		cases = append(cases, NodeCase{Name: name, Op: "verify", CA: ca, Chain: writeFile(t, dir, fileName(name)+".crt", chainPEM)})
 	}
 	for _, h := range hs {
 		ca := writeFile(t, dir, h.level.name+".ca.crt", h.caPEM)
@@ -74,7 +74,7 @@ func TestNodeVerifiesChains(t *testing.T) {
 		}
 		add(h.level.name+"/other-CA", ca, h.impostor.server.chainPEM)
 	}
-	results := runBatch(t, cases)
+	results := RunBatch(t, cases)
 
 	for _, h := range hs {
 		t.Run(h.level.name, func(t *testing.T) {
@@ -133,12 +133,12 @@ func TestNodeVerifiesChains(t *testing.T) {
 func TestNodeMTLS(t *testing.T) {
 	hs := hierarchies(t)
 	dir := t.TempDir()
-	var cases []nodeCase
+	var cases []NodeCase
 	for _, h := range hs {
 		for _, kind := range leafKinds {
 			p := h.leaves[kind.name]
 			prefix := fileName(h.level.name + "/" + kind.name)
-			cases = append(cases, nodeCase{
+			cases = append(cases, NodeCase{
 				Name: h.level.name + "/" + kind.name, Op: "mtls", Servername: serverName, Message: hello,
 				Server: ptr(p.server.files(t, dir, prefix+"_server", h.caPEM)),
 				Client: ptr(p.client.files(t, dir, prefix+"_client", h.caPEM)),
@@ -147,18 +147,18 @@ func TestNodeMTLS(t *testing.T) {
 		p := h.leaves["ML-DSA-65"]
 		prefix := h.level.name + "_impostor"
 		cases = append(cases,
-			nodeCase{
+			NodeCase{
 				Name: h.level.name + "/client-from-other-CA", Op: "mtls", Servername: serverName, Message: hello,
 				Server: ptr(p.server.files(t, dir, prefix+"_real_server", h.caPEM)),
 				Client: ptr(h.impostor.client.files(t, dir, prefix+"_client", h.caPEM)),
 			},
-			nodeCase{
+			NodeCase{
 				Name: h.level.name + "/server-from-other-CA", Op: "mtls", Servername: serverName, Message: hello,
 				Server: ptr(h.impostor.server.files(t, dir, prefix+"_server", h.caPEM)),
 				Client: ptr(p.client.files(t, dir, prefix+"_real_client", h.caPEM)),
 			})
 	}
-	results := runBatch(t, cases)
+	results := RunBatch(t, cases)
 
 	for _, h := range hs {
 		t.Run(h.level.name, func(t *testing.T) {
@@ -181,7 +181,7 @@ func TestNodeMTLS(t *testing.T) {
 // checkAccepted asserts a Node client completed an authorised TLS 1.3
 // handshake with the expected server and got the server's reply, which
 // names the client certificate the server accepted.
-func checkAccepted(t *testing.T, r nodeResult, serverCN, replyPrefix string) {
+func checkAccepted(t *testing.T, r NodeResult, serverCN, replyPrefix string) {
 	t.Helper()
 	if r.Error != nil || len(r.ServerErrors) != 0 {
 		t.Fatalf("handshake failed: client %v, server %v", r.Error, r.ServerErrors)
@@ -208,7 +208,7 @@ func opensslNoIssuer(l caLevel) string {
 
 // checkNodeServerRejected asserts a Node server refused the client's chain
 // for want, and the client, which did accept the server, got no reply.
-func checkNodeServerRejected(t *testing.T, r nodeResult, want string) {
+func checkNodeServerRejected(t *testing.T, r NodeResult, want string) {
 	t.Helper()
 	if len(r.ServerErrors) != 1 || r.ServerErrors[0].AuthorizationError != want {
 		t.Errorf("Node server errors %v, want one with authorizationError %s", r.ServerErrors, want)
@@ -220,7 +220,7 @@ func checkNodeServerRejected(t *testing.T, r nodeResult, want string) {
 
 // checkNodeRejectedServer asserts a Node client refused the server's chain
 // for want.
-func checkNodeRejectedServer(t *testing.T, r nodeResult, want string) {
+func checkNodeRejectedServer(t *testing.T, r NodeResult, want string) {
 	t.Helper()
 	if r.Error == nil || r.Error.Code != want || r.Authorized || r.Reply != "" {
 		t.Errorf("Node client: error %v authorized=%v reply %q, want %s", r.Error, r.Authorized, r.Reply, want)
@@ -234,15 +234,15 @@ func ptr[T any](v T) *T { return &v }
 // OpenSSL verify the result.
 func TestNodeGeneratedCAKeys(t *testing.T) {
 	dir := t.TempDir()
-	var gen []nodeCase
+	var gen []NodeCase
 	for _, alg := range signer.Algorithms() {
 		name := string(alg)
-		gen = append(gen, nodeCase{Name: name, Op: "keygen", Type: nodeKeyType(alg), Key: filepath.Join(dir, name+".key"), Pub: filepath.Join(dir, name+".pub")})
+		gen = append(gen, NodeCase{Name: name, Op: "keygen", Type: nodeKeyType(alg), Key: filepath.Join(dir, name+".key"), Pub: filepath.Join(dir, name+".pub")})
 	}
-	generated := runBatch(t, gen)
+	generated := RunBatch(t, gen)
 
 	now := time.Now()
-	var verify []nodeCase
+	var verify []NodeCase
 	for i, alg := range signer.Algorithms() {
 		c := gen[i]
 		if r := generated[c.Name]; r.Error != nil || r.KeyType != c.Type {
@@ -269,16 +269,16 @@ func TestNodeGeneratedCAKeys(t *testing.T) {
 		}
 		caFile := writeFile(t, dir, c.Name+".ca.crt", caPEM)
 		// The CA's self-signature, then a leaf of each kind it issued.
-		verify = append(verify, nodeCase{Name: c.Name + "/self-signed", Op: "verify", Chain: caFile, CA: caFile})
+		verify = append(verify, NodeCase{Name: c.Name + "/self-signed", Op: "verify", Chain: caFile, CA: caFile})
 		for _, kind := range leafKinds {
 			leaf, err := issue(ca, kind, "leaf "+kind.name, true, now)
 			if err != nil {
 				t.Fatalf("%s CA signing a %s leaf: %v", alg, kind.name, err)
 			}
-			verify = append(verify, nodeCase{Name: c.Name + "/" + kind.name, Op: "verify", CA: caFile, Chain: writeFile(t, dir, c.Name+"_"+kind.name+".crt", leaf.chainPEM)})
+			verify = append(verify, NodeCase{Name: c.Name + "/" + kind.name, Op: "verify", CA: caFile, Chain: writeFile(t, dir, c.Name+"_"+kind.name+".crt", leaf.chainPEM)})
 		}
 	}
-	results := runBatch(t, verify)
+	results := RunBatch(t, verify)
 
 	for _, c := range verify {
 		t.Run(c.Name, func(t *testing.T) {
@@ -338,14 +338,14 @@ func TestRFC9881Vectors(t *testing.T) {
 		alg  signer.Algorithm
 		cert *x509.Certificate
 	}
-	var cases []nodeCase
+	var cases []NodeCase
 	var certs []goSigned
 	for _, alg := range signer.Algorithms() {
 		certFile := filepath.Join(vectors, string(alg)+".crt.pem")
 		cert := readCert(t, certFile)
 		certs = append(certs, goSigned{alg, cert})
 		for _, format := range []string{"both", "seed", "expanded"} {
-			cases = append(cases, nodeCase{Name: string(alg) + "/" + format + "/node-signs", Op: "sign", Key: filepath.Join(vectors, string(alg)+"-"+format+".priv.pem"), Data: data})
+			cases = append(cases, NodeCase{Name: string(alg) + "/" + format + "/node-signs", Op: "sign", Key: filepath.Join(vectors, string(alg)+"-"+format+".priv.pem"), Data: data})
 		}
 		// The signer reads the both format; OpenSSL checks what it signs.
 		keyPEM, err := os.ReadFile(filepath.Join(vectors, string(alg)+"-both.priv.pem"))
@@ -361,11 +361,11 @@ func TestRFC9881Vectors(t *testing.T) {
 			t.Fatal(err)
 		}
 		cases = append(cases,
-			nodeCase{Name: string(alg) + "/go-signs", Op: "verifySignature", Cert: certFile, Data: data, Signature: sig},
-			nodeCase{Name: string(alg) + "/go-signs-other-data", Op: "verifySignature", Cert: certFile, Data: append([]byte("not "), data...), Signature: sig},
-			nodeCase{Name: string(alg) + "/certificate", Op: "verify", Chain: certFile, CA: certFile})
+			NodeCase{Name: string(alg) + "/go-signs", Op: "verifySignature", Cert: certFile, Data: data, Signature: sig},
+			NodeCase{Name: string(alg) + "/go-signs-other-data", Op: "verifySignature", Cert: certFile, Data: append([]byte("not "), data...), Signature: sig},
+			NodeCase{Name: string(alg) + "/certificate", Op: "verify", Chain: certFile, CA: certFile})
 	}
-	results := runBatch(t, cases)
+	results := RunBatch(t, cases)
 
 	for _, c := range certs {
 		t.Run(string(c.alg), func(t *testing.T) {

@@ -2,15 +2,10 @@ package workload
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -31,19 +26,17 @@ import (
 func TestOpenSSLInterop(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	nodeBin, scripts := openSSLNode(t)
 	ca := newTestCA(t, "Mesh CA")
-	dir := t.TempDir()
 
 	type pod struct {
 		src   *Source
-		files nodeCreds
+		files interop.NodeCreds
 	}
 	// openPod is a workload's volume, read by a Source for Go and by path for OpenSSL.
 	openPod := func(c credential) pod {
 		v, src := openVolume(t, ctx, c, ca.rootPEM, time.Hour)
 		bundle, trust := v.path("credentialbundle.pem"), v.path("trust-bundle.pem")
-		return pod{src: src, files: nodeCreds{Chain: bundle, Key: bundle, CA: trust}}
+		return pod{src: src, files: interop.NodeCreds{Chain: bundle, Key: bundle, CA: trust}}
 	}
 	const (
 		goToOpenSSL = iota // a Go workload client dials an OpenSSL server
@@ -68,9 +61,9 @@ func TestOpenSSLInterop(t *testing.T) {
 	}
 	type key struct{ test, kind string }
 	var (
-		nodeCases   []nodeCase
+		nodeCases   []interop.NodeCase
 		goServers   = map[key]<-chan goResult{}
-		nodeServers = map[string]nodeCreds{}
+		nodeServers = map[string]interop.NodeCreds{}
 		pods        = map[key][2]pod{} // server api, client backend
 	)
 	for _, kind := range []string{"ML-DSA-65", "ECDSA-P256"} {
@@ -87,13 +80,13 @@ func TestOpenSSLInterop(t *testing.T) {
 				}
 				port, result := goServer(t, cfg)
 				goServers[k] = result
-				nodeCases = append(nodeCases, nodeCase{Name: name, Op: "connect", Port: port, Servername: "api.shop.svc", Message: "hello from backend", Client: &backend.files})
+				nodeCases = append(nodeCases, interop.NodeCase{Name: name, Op: "connect", Port: port, Servername: "api.shop.svc", Message: "hello from backend", Client: &backend.files})
 			case goToOpenSSL:
 				nodeServers[name] = api.files
 			}
 		}
 	}
-	ports, stopServers := startNodeServers(t, nodeBin, scripts, nodeServers)
+	ports, stopServers := interop.StartServers(t, nodeServers)
 	goClientErrs := map[key]error{}
 	for _, kind := range []string{"ML-DSA-65", "ECDSA-P256"} {
 		for _, tc := range tests {
@@ -111,7 +104,7 @@ func TestOpenSSLInterop(t *testing.T) {
 		}
 	}
 	nodeServerErrs := stopServers()
-	nodeResults := runNodeBatch(t, nodeBin, scripts, dir, nodeCases)
+	nodeResults := interop.RunBatch(t, nodeCases)
 
 	for _, kind := range []string{"ML-DSA-65", "ECDSA-P256"} {
 		t.Run(kind+" leaves", func(t *testing.T) {
@@ -156,139 +149,6 @@ func checkContains(t *testing.T, who string, err error, want string) {
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("%s: error %v, want %q", who, err, want)
 	}
-}
-
-// openSSLNode is the pinned Node 26 and the interop package's scripts that drive its OpenSSL.
-func openSSLNode(t *testing.T) (node, scripts string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // npm may install Node
-	defer cancel()
-	node, openssl, err := interop.Node(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := interop.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("Node %s, OpenSSL %s", node, openssl)
-	return node, filepath.Join(root, "interop", "testdata")
-}
-
-// nodeCreds, nodeCase and nodeError are the parts of interop/testdata's JSON this test uses.
-type nodeCreds struct {
-	Chain string `json:"chain"`
-	Key   string `json:"key"`
-	CA    string `json:"ca"`
-}
-
-type nodeCase struct {
-	Name       string     `json:"name"`
-	Op         string     `json:"op"`
-	Port       int        `json:"port"`
-	Servername string     `json:"servername"`
-	Message    string     `json:"message"`
-	Client     *nodeCreds `json:"client"`
-}
-
-type nodeError struct {
-	Message string `json:"message"`
-	Code    string `json:"code"`
-}
-
-type nodeResult struct {
-	Error      *nodeError `json:"error"`
-	Authorized bool       `json:"authorized"`
-	Protocol   string     `json:"protocol"`
-	PeerCN     string     `json:"peerCN"`
-	Reply      string     `json:"reply"`
-}
-
-// runNodeBatch runs the OpenSSL clients of cases in one batch.mjs process.
-func runNodeBatch(t *testing.T, node, scripts, dir string, cases []nodeCase) map[string]nodeResult {
-	t.Helper()
-	manifest := writeManifest(t, dir, "batch.json", map[string]any{"cases": cases})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, node, filepath.Join(scripts, "batch.mjs"), manifest)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("node batch.mjs: %v\n%s", err, stderr.String())
-	}
-	var out struct{ Results map[string]nodeResult }
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || len(out.Results) != len(cases) {
-		t.Fatalf("node batch.mjs printed %q (%v), want %d results\n%s", stdout.String(), err, len(cases), stderr.String())
-	}
-	return out.Results
-}
-
-// startNodeServers runs serve.mjs: an OpenSSL server requiring client certificates per entry,
-// until stop, which returns the handshakes each refused.
-func startNodeServers(t *testing.T, node, scripts string, servers map[string]nodeCreds) (ports map[string]int, stop func() map[string][]nodeError) {
-	t.Helper()
-	type entry struct {
-		Name string `json:"name"`
-		nodeCreds
-	}
-	var list []entry
-	for name, c := range servers {
-		list = append(list, entry{name, c})
-	}
-	manifest := writeManifest(t, t.TempDir(), "serve.json", map[string]any{"servers": list})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel) // kills serve.mjs whatever the test does
-	cmd := exec.CommandContext(ctx, node, filepath.Join(scripts, "serve.mjs"), manifest)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stdout := bufio.NewReader(pipe)
-	var started struct{ Ports map[string]int }
-	line, err := stdout.ReadBytes('\n')
-	if err == nil {
-		err = json.Unmarshal(line, &started)
-	}
-	if err != nil {
-		cancel()
-		_ = cmd.Wait()
-		t.Fatalf("node serve.mjs did not report its ports (%v): %q\n%s", err, line, stderr.String())
-	}
-	return started.Ports, func() map[string][]nodeError {
-		t.Helper()
-		stdin.Close() // serve.mjs reports and exits when stdin ends
-		var finished struct{ Errors map[string][]nodeError }
-		line, err := stdout.ReadBytes('\n')
-		if err == nil {
-			err = json.Unmarshal(line, &finished)
-		}
-		if waitErr := cmd.Wait(); err != nil || waitErr != nil {
-			t.Fatalf("node serve.mjs: %v, %v: %q\n%s", err, waitErr, line, stderr.String())
-		}
-		return finished.Errors
-	}
-}
-
-func writeManifest(t *testing.T, dir, name string, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 type goResult struct {
