@@ -100,12 +100,8 @@ func newFakeClientBuilder(t testing.TB) *fake.ClientBuilder {
 	b := fake.NewClientBuilder().WithScheme(scheme).
 		WithStatusSubresource(&v1alpha1.PQIssuer{}, &v1alpha1.PQClusterIssuer{}, &cmapi.CertificateRequest{}, &certificatesv1.PodCertificateRequest{},
 			&certificatesv1.CertificateSigningRequest{}).
-		WithIndex(&certificatesv1.PodCertificateRequest{}, pcrSignerNameField, func(o client.Object) []string {
-			return []string{o.(*certificatesv1.PodCertificateRequest).Spec.SignerName}
-		}).
-		WithIndex(&certificatesv1.CertificateSigningRequest{}, csrSignerNameField, func(o client.Object) []string {
-			return []string{o.(*certificatesv1.CertificateSigningRequest).Spec.SignerName}
-		})
+		WithIndex(&certificatesv1.PodCertificateRequest{}, signerNameField, func(o client.Object) []string { return []string{signerNameOf(o)} }).
+		WithIndex(&certificatesv1.CertificateSigningRequest{}, signerNameField, func(o client.Object) []string { return []string{signerNameOf(o)} })
 	// The same extract functions as SetupWithManager's.
 	for _, kind := range issuerKinds {
 		b = b.WithIndex(kind.New(), caSecretNameField, func(o client.Object) []string {

@@ -21,7 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
@@ -360,27 +359,14 @@ func csrHasCondition(csr *certificatesv1.CertificateSigningRequest, t certificat
 	return false
 }
 
-// csrSignerNameField indexes requests by signer name, to find those an issuer's change wakes.
-const csrSignerNameField = "spec.signerName"
-
 // SetupWithManager registers the reconciler: requests for pq-issuer's signers, and the issuers
 // they wait for.
 func (r *CertificateSigningRequestReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts controller.Options) error {
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &certificatesv1.CertificateSigningRequest{}, csrSignerNameField, func(o client.Object) []string {
-		return []string{o.(*certificatesv1.CertificateSigningRequest).Spec.SignerName}
-	}); err != nil {
+	if err := indexBySignerName(ctx, mgr, &certificatesv1.CertificateSigningRequest{}); err != nil {
 		return fmt.Errorf("indexing CertificateSigningRequests by signer name: %w", err)
 	}
-	ours := predicate.NewPredicateFuncs(func(o client.Object) bool {
-		csr, ok := o.(*certificatesv1.CertificateSigningRequest)
-		if !ok {
-			return false
-		}
-		_, _, ok = issuerOfSigner(csr.Spec.SignerName)
-		return ok
-	})
 	b := ctrl.NewControllerManagedBy(mgr).Named("certificatesigningrequest").
-		For(&certificatesv1.CertificateSigningRequest{}, builder.WithPredicates(ours)).WithOptions(opts)
+		For(&certificatesv1.CertificateSigningRequest{}, builder.WithPredicates(forPQSigners())).WithOptions(opts)
 	for _, kind := range issuerKinds {
 		b = b.Watches(kind.New(), handler.EnqueueRequestsFromMapFunc(r.requestsForIssuer(kind)))
 	}
@@ -392,7 +378,7 @@ func (r *CertificateSigningRequestReconciler) requestsForIssuer(kind IssuerKind)
 	return func(ctx context.Context, issuer client.Object) []reconcile.Request {
 		list := &certificatesv1.CertificateSigningRequestList{}
 		name := kind.signerName(client.ObjectKeyFromObject(issuer))
-		if err := r.Client.List(ctx, list, client.MatchingFields{csrSignerNameField: name}); err != nil {
+		if err := r.Client.List(ctx, list, client.MatchingFields{signerNameField: name}); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "Cannot list CertificateSigningRequests for a changed issuer", "kind", kind.Name, "issuer", client.ObjectKeyFromObject(issuer))
 			return nil
 		}

@@ -22,7 +22,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/pq-issuer/pq-issuer/api/v1alpha1"
@@ -320,27 +319,14 @@ func pcrIsFinished(pcr *certificatesv1.PodCertificateRequest) bool {
 	return false
 }
 
-// pcrSignerNameField indexes requests by signer name, to find those an issuer's change wakes.
-const pcrSignerNameField = "spec.signerName"
-
 // SetupWithManager registers the reconciler: requests for pq-issuer's signers, and the issuers
 // they wait for.
 func (r *PodCertificateRequestReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts controller.Options) error {
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &certificatesv1.PodCertificateRequest{}, pcrSignerNameField, func(o client.Object) []string {
-		return []string{o.(*certificatesv1.PodCertificateRequest).Spec.SignerName}
-	}); err != nil {
+	if err := indexBySignerName(ctx, mgr, &certificatesv1.PodCertificateRequest{}); err != nil {
 		return fmt.Errorf("indexing PodCertificateRequests by signer name: %w", err)
 	}
-	ours := predicate.NewPredicateFuncs(func(o client.Object) bool {
-		pcr, ok := o.(*certificatesv1.PodCertificateRequest)
-		if !ok {
-			return false
-		}
-		_, _, ok = issuerOfSigner(pcr.Spec.SignerName)
-		return ok
-	})
 	b := ctrl.NewControllerManagedBy(mgr).Named("podcertificaterequest").
-		For(&certificatesv1.PodCertificateRequest{}, builder.WithPredicates(ours)).WithOptions(opts)
+		For(&certificatesv1.PodCertificateRequest{}, builder.WithPredicates(forPQSigners())).WithOptions(opts)
 	for _, kind := range issuerKinds {
 		b = b.Watches(kind.New(), handler.EnqueueRequestsFromMapFunc(r.requestsForIssuer(kind)))
 	}
@@ -352,7 +338,7 @@ func (r *PodCertificateRequestReconciler) requestsForIssuer(kind IssuerKind) han
 	return func(ctx context.Context, issuer client.Object) []reconcile.Request {
 		list := &certificatesv1.PodCertificateRequestList{}
 		name := kind.signerName(client.ObjectKeyFromObject(issuer))
-		if err := r.Client.List(ctx, list, client.MatchingFields{pcrSignerNameField: name}); err != nil {
+		if err := r.Client.List(ctx, list, client.MatchingFields{signerNameField: name}); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "Cannot list PodCertificateRequests for a changed issuer", "kind", kind.Name, "issuer", client.ObjectKeyFromObject(issuer))
 			return nil
 		}

@@ -3,7 +3,11 @@ package controllers
 import (
 	"testing"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 )
 
 func TestSignerNames(t *testing.T) {
@@ -33,6 +37,35 @@ func TestSignerNames(t *testing.T) {
 			}
 			if ok && kind.signerName(key) != tc.signer {
 				t.Errorf("signerName(%v) = %q, want %q", key, kind.signerName(key), tc.signer)
+			}
+		})
+	}
+}
+
+// TestForPQSigners: the PodCertificateRequest and CertificateSigningRequest controllers see the
+// requests for pq-issuer's signers only, and index them by signer name.
+func TestForPQSigners(t *testing.T) {
+	pcr := func(s string) client.Object {
+		return &certificatesv1.PodCertificateRequest{Spec: certificatesv1.PodCertificateRequestSpec{SignerName: s}}
+	}
+	csr := func(s string) client.Object {
+		return &certificatesv1.CertificateSigningRequest{Spec: certificatesv1.CertificateSigningRequestSpec{SignerName: s}}
+	}
+	tests := []struct {
+		name string
+		obj  client.Object
+		want bool
+	}{
+		{name: "pod request for a PQClusterIssuer", obj: pcr("pqclusterissuers.pq-issuer.dev/mesh"), want: true},
+		{name: "pod request for another signer", obj: pcr("example.com/mesh")},
+		{name: "CSR for a PQIssuer", obj: csr("pqissuers.pq-issuer.dev/team.ca"), want: true},
+		{name: "a kubelet's client CSR", obj: csr(certificatesv1.KubeAPIServerClientKubeletSignerName)},
+		{name: "not a request of the certificates API", obj: &corev1.Secret{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := forPQSigners().Generic(event.GenericEvent{Object: tc.obj}); got != tc.want {
+				t.Errorf("forPQSigners passes %v, want %v (signer name %q)", got, tc.want, signerNameOf(tc.obj))
 			}
 		})
 	}
