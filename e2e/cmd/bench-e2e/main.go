@@ -41,6 +41,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/textlogger"
@@ -153,9 +154,7 @@ func run(ctx context.Context, opts options) error {
 	if err := os.WriteFile(kubeconfig, cluster.KubeConfig(), 0o600); err != nil {
 		return err
 	}
-	cfg := cluster.Config()
-	cfg.QPS, cfg.Burst = -1, 0 // the bench's own client must not be what limits
-	c, err := client.New(cfg, client.Options{Scheme: localcluster.NewScheme()})
+	c, err := client.New(benchConfig(cluster), client.Options{Scheme: localcluster.NewScheme()})
 	if err != nil {
 		return err
 	}
@@ -485,11 +484,17 @@ type watcher struct {
 	certReady map[string]bool
 }
 
-func newWatcher(ctx context.Context, cluster *localcluster.Cluster) (*watcher, error) {
-	w := &watcher{crSeen: map[string]time.Time{}, crReady: map[string]time.Time{}, certReady: map[string]bool{}}
+// benchConfig is the administrator's config without client-side rate limits: the bench's own
+// client and informers must not be what limits.
+func benchConfig(cluster *localcluster.Cluster) *rest.Config {
 	cfg := cluster.Config()
 	cfg.QPS, cfg.Burst = -1, 0
-	informers, err := cache.New(cfg, cache.Options{Scheme: localcluster.NewScheme()})
+	return cfg
+}
+
+func newWatcher(ctx context.Context, cluster *localcluster.Cluster) (*watcher, error) {
+	w := &watcher{crSeen: map[string]time.Time{}, crReady: map[string]time.Time{}, certReady: map[string]bool{}}
+	informers, err := cache.New(benchConfig(cluster), cache.Options{Scheme: localcluster.NewScheme()})
 	if err != nil {
 		return nil, err
 	}

@@ -188,9 +188,7 @@ type pcrRecord struct {
 
 func newPCRWatcher(ctx context.Context, cluster *localcluster.Cluster) (*pcrWatcher, error) {
 	w := &pcrWatcher{byNamespace: map[string]map[string]*pcrRecord{}, podsCreated: map[string]time.Time{}}
-	cfg := cluster.Config()
-	cfg.QPS, cfg.Burst = -1, 0
-	informers, err := cache.New(cfg, cache.Options{Scheme: localcluster.NewScheme()})
+	informers, err := cache.New(benchConfig(cluster), cache.Options{Scheme: localcluster.NewScheme()})
 	if err != nil {
 		return nil, err
 	}
