@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -294,33 +293,10 @@ func csrIssuerRef(kind IssuerKind, key types.NamespacedName) string {
 	return kind.Name + " " + key.Namespace + "/" + key.Name
 }
 
-// write applies out to the request's status, its only status write. Each attempt writes a copy of
-// the request, and after a conflict the request is read afresh from the API server: if another
-// writer answered it meanwhile, out is dropped.
+// write applies out to the request's status, its only status write (answerOnce).
 func (r *CertificateSigningRequestReconciler) write(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, out *csrOutcome) (bool, error) {
-	latest, written := csr, false
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if latest == nil {
-			latest = &certificatesv1.CertificateSigningRequest{}
-			if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(csr), latest); err != nil {
-				return err
-			}
-			if csrIsFinished(latest) {
-				return nil
-			}
-		}
-		update := latest.DeepCopy()
-		out.applyTo(update, r.Clock.Now())
-		err := r.Client.Status().Update(ctx, update)
-		if apierrors.IsConflict(err) {
-			latest = nil
-		}
-		written = err == nil
-		return err
-	})
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
+	written, err := answerOnce(ctx, r.Client, r.APIReader, csr, func() *certificatesv1.CertificateSigningRequest { return &certificatesv1.CertificateSigningRequest{} },
+		csrIsFinished, func(latest *certificatesv1.CertificateSigningRequest) { out.applyTo(latest, r.Clock.Now()) })
 	if err != nil {
 		return false, fmt.Errorf("updating the status of CertificateSigningRequest %s: %w", csr.Name, err)
 	}

@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -260,33 +259,10 @@ func dnsNamesOf(annotations map[string]string) ([]string, error) {
 	return names, nil
 }
 
-// write applies out to the request's status, its only status write. After a conflict the request
-// is read afresh from the API server (into a new object: decoding into the one that holds out would
-// keep fields the response lacks): if another writer answered it meanwhile, out is dropped.
+// write applies out to the request's status, its only status write (answerOnce).
 func (r *PodCertificateRequestReconciler) write(ctx context.Context, pcr *certificatesv1.PodCertificateRequest, out *pcrOutcome) (bool, error) {
-	latest, written := pcr, false
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if latest == nil {
-			latest = &certificatesv1.PodCertificateRequest{}
-			if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(pcr), latest); err != nil {
-				return err
-			}
-			if pcrIsFinished(latest) {
-				return nil
-			}
-		}
-		update := latest.DeepCopy()
-		out.applyTo(update, r.Clock.Now())
-		err := r.Client.Status().Update(ctx, update)
-		if apierrors.IsConflict(err) {
-			latest = nil
-		}
-		written = err == nil
-		return err
-	})
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
+	written, err := answerOnce(ctx, r.Client, r.APIReader, pcr, func() *certificatesv1.PodCertificateRequest { return &certificatesv1.PodCertificateRequest{} },
+		pcrIsFinished, func(latest *certificatesv1.PodCertificateRequest) { out.applyTo(latest, r.Clock.Now()) })
 	if err != nil {
 		return false, fmt.Errorf("updating the status of PodCertificateRequest %s: %w", client.ObjectKeyFromObject(pcr), err)
 	}
